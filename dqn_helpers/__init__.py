@@ -1,0 +1,30 @@
+"""Scaffolding for Deep Q-Learning Labs.
+
+Students open these modules: each one is short and says which lab introduces it.
+
+- ``envs``: ``make_env`` and ``set_seed`` (lab 01)
+- ``evaluation``: ``evaluate`` a policy or a Q-network over many episodes (lab 01)
+- ``plots``: returns with a moving average, updated live while training (lab 01)
+- ``video``: record an episode and show it inline as an mp4 (lab 01)
+- ``checks``: one check per exercise, called in the cell after it (every lab)
+- ``build``: writes the student notebooks from the solutions (maintainers)
+- ``run``: runs a lab's solution notebook headless with parameters (maintainers)
+"""
+
+import os
+
+# Rendering must work with no screen: pygame (used by gymnasium's classic-control and box2d
+# renderers) needs a video driver, and would print a banner on import that breaks nbval.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+# The one place the course repository's address is written; the build stamps it into the
+# Colab badge and the Colab setup cell of every notebook.
+REPO = "deep-q-learning-labs/dqn-labs"
+BRANCH = "main"
+
+from dqn_helpers.envs import make_env, set_seed  # noqa: E402
+from dqn_helpers.evaluation import evaluate  # noqa: E402
+
+__all__ = ["REPO", "BRANCH", "make_env", "set_seed", "evaluate"]
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""One check per exercise; the cell after each exercise calls it.
+
+A check prints one line when the exercise is right. When it is wrong it raises a
+``CheckError`` (an ``AssertionError``) that names the exercise and what is wrong: the small
+input it tried, what it expected and what it got. A stub raises ``NotImplementedYet``.
+"""
+
+from dqn_helpers.checks._core import REGISTRY, CheckError, NotImplementedYet, names_for
+from dqn_helpers.checks.lab00 import (
+    check_discounted_return,
+    check_greedy_policy,
+    check_policy_evaluation,
+    check_value_iteration,
+)
+from dqn_helpers.checks.lab01 import (
+    check_make_random_policy,
+    check_random_baseline,
+    check_run_episode,
+)
+
+__all__ = [
+    "REGISTRY", "CheckError", "NotImplementedYet", "names_for",
+    "check_discounted_return", "check_policy_evaluation", "check_value_iteration",
+    "check_greedy_policy",
+    "check_run_episode", "check_make_random_policy", "check_random_baseline",
+]

@@ -1,0 +1,120 @@
+"""Evaluate a policy over many episodes (introduced in lab 01, used by every lab)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dqn_helpers.envs import check_env_id
+
+EnvSpec = str | Callable[[], gym.Env]
+
+
+def _make(env: EnvSpec) -> gym.Env:
+    if callable(env):
+        made = env()
+        if not isinstance(made, gym.Env):
+            raise TypeError(f"the environment factory returned {type(made).__name__}, "
+                            "expected a gymnasium.Env")
+        return made
+    check_env_id(env)
+    return gym.make(env)
+
+
+def _check_episodes(episodes: int) -> None:
+    if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes <= 0:
+        raise ValueError(f"episodes must be a positive int, got {episodes!r}")
+
+
+def evaluate(policy: Callable[[Any], Any] | torch.nn.Module, env_id: EnvSpec,
+             episodes: int = 100, seed: int = 0, epsilon: float = 0.0,
+             max_steps: int | None = None) -> np.ndarray:
+    """Return the undiscounted return of each of ``episodes`` episodes, as a float array.
+
+    Episode ``i`` starts from ``env.reset(seed=seed + i)``, so two calls with the same seed
+    play the same episodes.
+
+    Args:
+        policy: either a function ``obs -> action``, or a Q-network (a ``torch.nn.Module``
+            mapping a batch of observations to one Q-value per action), which is played
+            greedily (``argmax_a Q(s, a)``), or epsilon-greedily if ``epsilon > 0``. A
+            Q-network plays all episodes in lockstep with one batched forward pass per step.
+        env_id: a registered id such as ``"CartPole-v1"``, or a function that makes the env.
+        episodes: how many episodes (> 0).
+        seed: seed of the first episode.
+        epsilon: probability of a random action, for a Q-network only.
+        max_steps: stop an episode after this many steps (None: the env's own time limit).
+    """
+    _check_episodes(episodes)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+    if isinstance(policy, torch.nn.Module):
+        return _evaluate_q_network(policy, env_id, int(episodes), seed, epsilon, max_steps)
+    if not callable(policy):
+        raise TypeError(f"policy must be a function obs -> action or a torch.nn.Module, "
+                        f"got {type(policy).__name__}")
+    env = _make(env_id)
+    returns = np.zeros(episodes)
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            steps, done = 0, False
+            while not done:
+                action = policy(obs)
+                if not env.action_space.contains(action):
+                    raise ValueError(
+                        f"the policy returned {action!r} (type {type(action).__name__}); "
+                        f"expected an action in {env.action_space}")
+                obs, reward, terminated, truncated, _ = env.step(action)
+                returns[i] += float(reward)
+                steps += 1
+                done = terminated or truncated or (max_steps is not None and steps >= max_steps)
+    finally:
+        env.close()
+    return returns
+
+
+@torch.no_grad()
+def _evaluate_q_network(q_network: torch.nn.Module, env_id: EnvSpec, episodes: int, seed: int,
+                        epsilon: float, max_steps: int | None) -> np.ndarray:
+    envs = [_make(env_id) for _ in range(episodes)]
+    if not isinstance(envs[0].action_space, gym.spaces.Discrete):
+        raise ValueError(f"a Q-network needs a discrete action space, got {envs[0].action_space}")
+    n_actions = int(envs[0].action_space.n)
+    device = next(q_network.parameters()).device
+    rng = np.random.default_rng(seed)
+    was_training = q_network.training
+    q_network.eval()
+    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    returns = np.zeros(episodes)
+    steps = np.zeros(episodes, dtype=int)
+    running = list(range(episodes))
+    try:
+        while running:
+            batch = torch.as_tensor(np.stack([obs[i] for i in running]), dtype=torch.float32,
+                                    device=device)
+            q_values = q_network(batch)
+            if q_values.shape != (len(running), n_actions):
+                raise ValueError(f"the Q-network returned shape {tuple(q_values.shape)} for a "
+                                 f"batch of {len(running)} observations; expected "
+                                 f"({len(running)}, {n_actions}): one Q-value per action")
+            actions = q_values.argmax(dim=1).cpu().numpy()
+            if epsilon > 0:
+                explore = rng.random(len(running)) < epsilon
+                actions[explore] = rng.integers(n_actions, size=int(explore.sum()))
+            still_running = []
+            for i, action in zip(running, actions):
+                obs[i], reward, terminated, truncated, _ = envs[i].step(int(action))
+                returns[i] += float(reward)
+                steps[i] += 1
+                if not (terminated or truncated or (max_steps is not None and steps[i] >= max_steps)):
+                    still_running.append(i)
+            running = still_running
+    finally:
+        q_network.train(was_training)
+        for env in envs:
+            env.close()
+    return returns

@@ -1,0 +1,73 @@
+"""Load what a notebook defines, without running its long cells (tests and grading).
+
+``load_definitions`` keeps, from every code cell, the top-level imports, functions, classes and
+assignments of plain literals, and runs only those. Training loops, videos and prints are left
+out, so an exercise's function can be checked in a second, wherever its cell sits.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _is_literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _parse(source: str) -> ast.Module | None:
+    # IPython magics and shell escapes are not Python: leave those lines out.
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def definitions(nb) -> list[ast.stmt]:
+    """The statements ``load_definitions`` runs, in notebook order (later ones win)."""
+    kept: list[ast.stmt] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = _parse(cell.source)
+        if tree is None:
+            continue
+        for node in tree.body:
+            if isinstance(node, KEEP) or (isinstance(node, (ast.Assign, ast.AnnAssign))
+                                          and node.value is not None
+                                          and _is_literal(node.value)):
+                kept.append(node)
+    return kept
+
+
+def read(path_or_nb) -> Any:
+    if isinstance(path_or_nb, (str, Path)):
+        return nbformat.read(str(path_or_nb), as_version=4)
+    return path_or_nb
+
+
+def load_definitions(path_or_nb, namespace: dict | None = None) -> dict:
+    """Run a notebook's definitions in a fresh namespace and return it.
+
+    A statement that fails (for example an import of something missing) is skipped, so one
+    broken cell costs only the names it defines.
+    """
+    nb = read(path_or_nb)
+    namespace = {"__name__": "__notebook__"} if namespace is None else namespace
+    for node in definitions(nb):
+        module = ast.Module(body=[node], type_ignores=[])
+        try:
+            exec(compile(module, "<notebook>", "exec"), namespace)
+        except Exception:
+            continue
+    return namespace

@@ -1,0 +1,36 @@
+"""The README's commands, CI and lint stay true."""
+
+import re
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def readme_commands():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", readme, re.S)
+    return [line for block in blocks for line in block.splitlines()
+            if line.startswith("python3 -m venv")]
+
+
+def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    main_job, tests = commands
+    assert "dqn_helpers.run" in main_job and "torch==2.13.0" in main_job
+    assert "pytest" in tests and "torch==2.13.0" in tests
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert tests in ci.splitlines(), ".ci/run must run the README's test command verbatim"
+
+
+def test_readme_lists_every_lab_with_its_colab_badge():
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"blob/main/notebooks/{path.name})" in readme, f"{path.name} is not in the README"
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
