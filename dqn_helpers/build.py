@@ -6,7 +6,7 @@ The solutions are the single source. In a solution, an exercise is the lines bet
     ...the solution...
     ### END ###
 
-inside a code cell. In the student notebook the markers stay and the solution becomes
+inside a code cell (an exercise in several parts numbers them 2.2a, 2.2b, ...). In the student notebook the markers stay and the solution becomes
 ``raise NotImplementedError("Exercise 2.3: <what to write>")``; lines of the solution that
 start with ``# HINT:`` are kept. The build also stamps every notebook (solution and student)
 with its Colab badge, the Colab setup cell and the lab number, and clears outputs, so that
@@ -31,7 +31,7 @@ from dqn_helpers import BRANCH, REPO
 START = "### YOUR CODE HERE ###"
 END = "### END ###"
 HINT = "# HINT:"
-START_RE = re.compile(r"^(?P<indent>\s*)### YOUR CODE HERE ###\s*Exercise (?P<lab>\d+)\.(?P<k>\d+):"
+START_RE = re.compile(r"^(?P<indent>\s*)### YOUR CODE HERE ###\s*Exercise (?P<lab>\d+)\.(?P<k>\d+[a-z]?):"
                       r"\s*(?P<what>\S.*?)\s*$")
 NAME_RE = re.compile(r"^(?P<lab>\d\d)_(?P<name>[a-z0-9_]+)\.ipynb$")
 
@@ -52,10 +52,15 @@ class BuildError(Exception):
 
 @dataclass
 class Exercise:
-    id: str        # "2.3"
+    id: str        # "2.3", or "2.2a" for one part of a multi-part exercise
     what: str      # what the student writes
     cell: int      # index of the code cell in the notebook
     line: int      # 1-based line of the start marker in that cell
+
+    @property
+    def base(self) -> str:
+        """The exercise the region belongs to, which has one check: "2.2" for "2.2a"."""
+        return self.id.rstrip("abcdefghijklmnopqrstuvwxyz")
 
 
 def badge_source(folder: str, filename: str) -> str:
@@ -94,7 +99,7 @@ def find_exercises(nb, where: str, lab: int) -> list[Exercise]:
                 if int(match["lab"]) != lab:
                     raise BuildError(f"{at}: exercise {match['lab']}.{match['k']} in lab {lab:02d}"
                                      f"; exercises of this lab are numbered {lab}.k")
-                ex_id = f"{int(match['lab'])}.{int(match['k'])}"
+                ex_id = f"{int(match['lab'])}.{match['k']}"
                 if ex_id in found:
                     first = found[ex_id]
                     raise BuildError(f"{at}: exercise {ex_id} is defined twice (first in cell "
@@ -119,7 +124,7 @@ def strip_solutions(source: str) -> str:
         if match:
             inside = True
             out.append(line)
-            message = f"Exercise {int(match['lab'])}.{int(match['k'])}: {match['what']}"
+            message = f"Exercise {int(match['lab'])}.{match['k']}: {match['what']}"
             stub = f"{match['indent']}raise NotImplementedError({json.dumps(message)})"
         elif inside and line.strip() == END:
             inside = False

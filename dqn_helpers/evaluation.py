@@ -118,3 +118,18 @@ def _evaluate_q_network(q_network: torch.nn.Module, env_id: EnvSpec, episodes: i
         for env in envs:
             env.close()
     return returns
+
+
+def solved(q_network: torch.nn.Module, env_id: EnvSpec, threshold: float, seed: int,
+           episodes: int = 100, screen_episodes: int = 10) -> tuple[bool, float]:
+    """The periodic evaluation of a training run: is the greedy mean over ``episodes`` >= threshold?
+
+    A cheap screen of ``screen_episodes`` episodes runs first; only when its mean reaches the
+    threshold are the full ``episodes`` played, and the verdict rests on those alone. Returns
+    ``(solved, mean)``, where ``mean`` is the full mean when it was played, else the screen's.
+    """
+    screen = evaluate(q_network, env_id, episodes=screen_episodes, seed=seed)
+    if screen.mean() < threshold:
+        return False, float(screen.mean())
+    full = evaluate(q_network, env_id, episodes=episodes, seed=seed + screen_episodes)
+    return bool(full.mean() >= threshold), float(full.mean())

@@ -67,7 +67,8 @@ def load_definitions(path_or_nb, namespace: dict | None = None) -> dict:
     for node in definitions(nb):
         module = ast.Module(body=[node], type_ignores=[])
         try:
-            exec(compile(module, "<notebook>", "exec"), namespace)
+            # dont_inherit: this module's `from __future__ import annotations` must not leak in
+            exec(compile(module, "<notebook>", "exec", dont_inherit=True), namespace)
         except Exception:
             continue
     return namespace

@@ -17,10 +17,21 @@ from dqn_helpers.checks.lab01 import (
     check_random_baseline,
     check_run_episode,
 )
+from dqn_helpers.checks.lab02 import (
+    check_epsilon_at,
+    check_learn_step,
+    check_q_network,
+    check_replay_memory,
+    check_select_action,
+    check_soft_update,
+    check_td_target,
+)
 
 __all__ = [
     "REGISTRY", "CheckError", "NotImplementedYet", "names_for",
     "check_discounted_return", "check_policy_evaluation", "check_value_iteration",
     "check_greedy_policy",
     "check_run_episode", "check_make_random_policy", "check_random_baseline",
+    "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
+    "check_td_target", "check_learn_step", "check_soft_update",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -52,7 +53,12 @@ def call(exercise: str, fn: Callable, *args, shown: str | None = None, **kwargs)
         fail(exercise, f"expected a function or class, got {type(fn).__name__} {fn!r}")
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as error:
+        other = re.match(r"Exercise (\d+\.\d+):", str(error))
+        if other and other[1] != exercise:
+            raise NotImplementedYet(
+                f"Exercise {exercise}: {shown} needs exercise {other[1]} first, which is not "
+                "implemented yet.") from None
         raise NotImplementedYet(
             f"Exercise {exercise}: not implemented yet. Replace the "
             "`raise NotImplementedError(...)` line between ### YOUR CODE HERE ### and "

@@ -1,0 +1,412 @@
+"""Checks for lab 02: the pieces of DQN on CartPole-v1.
+
+Each check builds small, known inputs (a tiny network with fixed weights, a handful of
+transitions), computes the right answer itself, and compares. Where an answer is wrong it also
+computes the answers of the usual mistakes, to say which one was made.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dqn_helpers.checks._core import call, fail, fmt, passed, register
+
+
+def _net(obs_dim: int = 3, n_actions: int = 2, seed: int = 0) -> torch.nn.Module:
+    """A small MLP with fixed weights, standing in for the student's Q-network."""
+    g = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 8), torch.nn.ReLU(),
+                              torch.nn.Linear(8, n_actions))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return net
+
+
+class Batch(NamedTuple):
+    """The lab's batch of transitions (same fields as the notebook's ``Batch``)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+
+
+def _batch(n: int = 6, obs_dim: int = 3, seed: int = 1) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, obs_dim, generator=g)
+    actions = torch.tensor([i % 2 for i in range(n)], dtype=torch.int64)
+    rewards = torch.arange(1, n + 1, dtype=torch.float32)
+    next_obs = torch.randn(n, obs_dim, generator=g)
+    terminated = torch.tensor([float(i % 3 == 2) for i in range(n)])
+    return Batch(obs, actions, rewards, next_obs, terminated)
+
+
+def _tensor(ex: str, value, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        fail(ex, f"{what} should be a torch.Tensor, got {type(value).__name__}.")
+    return value
+
+
+# ---------------------------------------------------------------- 2.1 the Q-network
+@register("2.1")
+def check_q_network(QNetwork) -> None:
+    ex = "2.1"
+    torch.manual_seed(0)
+    for obs_dim, n_actions, batch in [(4, 2, 5), (8, 4, 3), (4, 2, 1)]:
+        shown = f"QNetwork({obs_dim}, {n_actions})"
+        net = call(ex, QNetwork, obs_dim, n_actions, shown=shown)
+        if not isinstance(net, torch.nn.Module):
+            fail(ex, f"{shown} should be a torch.nn.Module.")
+        x = torch.randn(batch, obs_dim)
+        out = _tensor(ex, call(ex, net, x, shown=f"{shown}(a batch of shape {tuple(x.shape)})"),
+                      "the network's output")
+        if tuple(out.shape) != (batch, n_actions):
+            hint = (" Use obs_dim and n_actions rather than fixed numbers."
+                    if (obs_dim, n_actions) != (4, 2) else "")
+            fail(ex, f"{shown} maps a batch of shape {tuple(x.shape)} to shape "
+                     f"{tuple(out.shape)}; expected ({batch}, {n_actions}): one Q-value per "
+                     f"action for each observation.{hint}")
+        if out.dtype != torch.float32:
+            fail(ex, f"the Q-values have dtype {out.dtype}; expected torch.float32.")
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    if len(linears) < 2:
+        fail(ex, "the network has no hidden layer: a single linear layer cannot represent "
+                 "CartPole's Q-function; use Linear -> ReLU -> Linear (-> ReLU -> Linear).")
+    net = QNetwork(4, 2)
+    out = net(torch.randn(512, 4) * 3)
+    if out.min().item() >= 0:
+        fail(ex, "every Q-value came out >= 0 on 512 random inputs: the output layer must be "
+                 "linear (no ReLU or other activation after it), since Q-values can be negative.")
+    out.sum().backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None]
+    if missing:
+        fail(ex, f"no gradient reached {missing}: use every layer in forward().")
+    passed(ex, f"{len(linears)} linear layers, output (batch, n_actions)")
+
+
+# ---------------------------------------------------------------- 2.2 the replay memory
+def _transition(i: int, obs_dim: int):
+    obs = np.full(obs_dim, float(i), dtype=np.float32)
+    return obs, i % 2, float(i), obs + 0.5, i % 3 == 0
+
+
+@register("2.2")
+def check_replay_memory(ReplayMemory) -> None:
+    ex = "2.2"
+    capacity, obs_dim = 5, 3
+    memory = call(ex, ReplayMemory, capacity, obs_dim, shown=f"ReplayMemory({capacity}, {obs_dim})")
+    arrays = [v for v in vars(memory).values() if isinstance(v, np.ndarray)]
+    if not any(a.shape[:1] == (capacity,) for a in arrays):
+        fail(ex, "store transitions in NumPy arrays allocated once in __init__, with one row per "
+                 "slot (e.g. np.zeros((capacity, obs_dim), dtype=np.float32)); none with "
+                 f"{capacity} rows was found.")
+    if len(memory) != 0:
+        fail(ex, f"a new memory has len() {len(memory)}, expected 0.")
+    for i in range(1, 4):
+        call(ex, memory.add, *_transition(i, obs_dim), shown="memory.add(obs, action, reward, "
+                                                            "next_obs, terminated)")
+    if len(memory) != 3:
+        fail(ex, f"after 3 add() calls len(memory) is {len(memory)}, expected 3.")
+    np.random.seed(0)
+    batch = call(ex, memory.sample, 64, shown="memory.sample(64)")
+    if not (isinstance(batch, tuple) and len(batch) == 5):
+        fail(ex, "sample() should return a Batch (obs, actions, rewards, next_obs, terminated).")
+    expected = [("obs", torch.float32, (64, obs_dim)), ("actions", torch.int64, (64,)),
+                ("rewards", torch.float32, (64,)), ("next_obs", torch.float32, (64, obs_dim)),
+                ("terminated", torch.float32, (64,))]
+    for value, (name, dtype, shape) in zip(batch, expected):
+        value = _tensor(ex, value, f"batch.{name}")
+        if tuple(value.shape) != shape:
+            fail(ex, f"memory.sample(64): {name} has shape {tuple(value.shape)}, expected {shape}.")
+        if value.dtype != dtype:
+            why = {"actions": " (gather() needs int64 indices)",
+                   "terminated": " (so that 1 - terminated is a number)"}.get(name, "")
+            fail(ex, f"memory.sample(64): {name} has dtype {value.dtype}, expected {dtype}{why}.")
+    obs, actions, rewards, next_obs, terminated = (b.numpy() for b in batch)
+    if np.any(rewards == 0):
+        fail(ex, "sample() returned a slot that was never filled (all zeros): draw indices "
+                 "from 0 to len(self) - 1 only.")
+    consistent = (np.all(obs == rewards[:, None]) and np.all(next_obs == obs + 0.5)
+                  and np.all(actions == rewards.astype(int) % 2)
+                  and np.all(terminated == (rewards.astype(int) % 3 == 0)))
+    if not consistent:
+        fail(ex, "the fields of one sampled transition do not belong together: use the same "
+                 "indices for obs, actions, rewards, next_obs and terminated.")
+    for i in range(4, 8):  # 7 transitions into 5 slots: 1 and 2 must be overwritten
+        try:
+            memory.add(*_transition(i, obs_dim))
+        except IndexError:
+            fail(ex, f"adding transition {i} to a memory of capacity {capacity} raised "
+                     f"IndexError: write at row position % capacity, so that a full memory "
+                     f"overwrites its oldest transition.")
+    if len(memory) != capacity:
+        fail(ex, f"after 7 add() calls into capacity {capacity}, len(memory) is {len(memory)}; "
+                 f"expected {capacity}: the memory never grows beyond its capacity.")
+    seen = set(memory.sample(500)[2].numpy().astype(int).tolist())  # the rewards: 1..7
+    if seen != {3, 4, 5, 6, 7}:
+        fail(ex, f"after adding transitions 1..7 to a memory of capacity 5, sampling returned "
+                 f"transitions {sorted(seen)}; expected the newest five, [3, 4, 5, 6, 7]. "
+                 f"Write at index position % capacity so the oldest are overwritten.")
+    big = call(ex, ReplayMemory, 100, 8, shown="ReplayMemory(100, 8)")
+    big.add(np.ones(8, np.float32), 3, 1.0, np.ones(8, np.float32), True)
+    if tuple(big.sample(2)[0].shape) != (2, 8):
+        fail(ex, "ReplayMemory(100, 8).sample(2).obs should have shape (2, 8): use obs_dim.")
+    passed(ex, "a ring buffer of preallocated arrays, sampled as batched tensors")
+
+
+# ---------------------------------------------------------------- 2.3 the epsilon schedule
+@register("2.3")
+def check_epsilon_at(epsilon_at) -> None:
+    ex = "2.3"
+    for step, start, end, decay, want in [(0, 1.0, 0.05, 1000, 1.0), (500, 1.0, 0.05, 1000, 0.525),
+                                          (1000, 1.0, 0.05, 1000, 0.05),
+                                          (250, 0.5, 0.1, 500, 0.3),
+                                          (5000, 1.0, 0.05, 1000, 0.05),
+                                          (10**6, 0.8, 0.02, 200, 0.02)]:
+        shown = f"epsilon_at({step}, start={start}, end={end}, decay_steps={decay})"
+        got = call(ex, epsilon_at, step, start, end, decay, shown=shown)
+        if not np.isclose(float(got), want):
+            hint = ""
+            if step > decay:
+                hint = (" After decay_steps epsilon must stay at its final value: clamp the "
+                        "fraction with min(1, step / decay_steps).")
+                if float(got) < end:
+                    hint += " (It went below `end`.)"
+            fail(ex, f"{shown} returned {fmt(float(got))}, expected {fmt(want)}.{hint}")
+    passed(ex, "linear from start to end over decay_steps, then constant")
+
+
+# ---------------------------------------------------------------- 2.4 epsilon-greedy
+class _FixedQ(torch.nn.Module):
+    """Q-values [1, 3, 2] for any observation; remembers whether autograd was on."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor([1.0, 3.0, 2.0]))
+        self.grad_seen = False
+
+    def forward(self, obs):
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        self.grad_seen |= torch.is_grad_enabled()
+        rows = 1 if obs.dim() == 1 else obs.shape[0]
+        out = self.weight.expand(rows, 3) + 0 * obs.reshape(rows, -1).sum(dim=1, keepdim=True)
+        return out[0] if obs.dim() == 1 else out
+
+
+@register("2.4")
+def check_select_action(select_action) -> None:
+    ex = "2.4"
+    net, obs = _FixedQ(), np.array([0.1, -0.2, 0.3, 0.0], dtype=np.float32)
+
+    def draws(epsilon, n, seed=0):
+        rng = np.random.default_rng(seed)
+        shown = f"select_action(q_network, obs, epsilon={epsilon}, n_actions=3, rng)"
+        out = []
+        for _ in range(n):
+            a = call(ex, select_action, net, obs, epsilon, 3, rng, shown=shown)
+            if isinstance(a, torch.Tensor) or not isinstance(a, (int, np.integer)):
+                fail(ex, f"{shown} returned {a!r} ({type(a).__name__}); return a plain int "
+                         f"(e.g. int(q_values.argmax()) or int(rng.integers(n_actions))).")
+            out.append(int(a))
+        return np.array(out)
+
+    greedy = draws(0.0, 50)
+    if not np.all(greedy == 1):
+        fail(ex, f"with epsilon = 0 and Q-values [1, 3, 2] the action must always be 1 (the "
+                 f"argmax), got {sorted(set(greedy.tolist()))}.")
+    if net.grad_seen:
+        fail(ex, "the Q-network ran with autograd on: choosing an action needs no gradients, "
+                 "so compute the Q-values inside `with torch.no_grad():` (it is also faster).")
+    uniform = draws(1.0, 3000)
+    freq = np.bincount(uniform, minlength=3) / len(uniform)
+    if np.any(np.abs(freq - 1 / 3) > 0.04):
+        fail(ex, f"with epsilon = 1 every action should be random (about 1/3 each), got "
+                 f"frequencies {fmt(freq)}.")
+    mixed = draws(0.3, 4000)
+    greedy_share = np.mean(mixed == 1)
+    if abs(greedy_share - 0.8) > 0.035:
+        hint = (" A random action is drawn from all actions, the greedy one included."
+                if abs(greedy_share - 0.7) < 0.035 else
+                " Explore when rng.random() < epsilon (not the other way round)."
+                if greedy_share < 0.5 else "")
+        fail(ex, f"with epsilon = 0.3 the greedy action should come up about 0.7 + 0.3/3 = 80% "
+                 f"of the time, got {greedy_share:.0%}.{hint}")
+    if not np.array_equal(draws(0.5, 200, seed=7), draws(0.5, 200, seed=7)):
+        fail(ex, "the same seeded rng gave different actions: draw the random numbers from the "
+                 "rng argument, not from np.random or random.")
+    passed(ex, "greedy with probability 1 - epsilon, uniformly random otherwise")
+
+
+# ---------------------------------------------------------------- 2.5 the TD target
+@register("2.5")
+def check_td_target(td_target) -> None:
+    ex = "2.5"
+    target_net = _net(seed=3)
+    _, _, rewards, next_obs, terminated = _batch()
+    gamma = 0.9
+    shown = "td_target(rewards, next_obs, terminated, target_network, gamma=0.9) on 6 transitions"
+    got = _tensor(ex, call(ex, td_target, rewards.clone(), next_obs.clone(), terminated.clone(),
+                           target_net, gamma, shown=shown), "the TD target")
+    with torch.no_grad():
+        next_q = target_net(next_obs)
+    want = rewards + gamma * (1 - terminated) * next_q.max(dim=1).values
+    if tuple(got.shape) != (6,):
+        hint = (" Take the max over actions, dim=1." if tuple(got.shape) == (2,) else
+                " Use .max(dim=1).values (no keepdim) so there is one target per transition."
+                if tuple(got.shape) in ((6, 1), (6, 6)) else "")
+        fail(ex, f"{shown} returned shape {tuple(got.shape)}, expected (6,).{hint}")
+    if got.requires_grad:
+        fail(ex, "the TD target carries gradients into the target network: compute it inside "
+                 "`with torch.no_grad():`. The target is a fixed label, not something to train.")
+    if not torch.allclose(got, want, atol=1e-5):
+        candidates = {
+            "no terminal mask": rewards + gamma * next_q.max(dim=1).values,
+            "mask inverted": rewards + gamma * terminated * next_q.max(dim=1).values,
+            "no gamma": rewards + (1 - terminated) * next_q.max(dim=1).values,
+            "mean": rewards + gamma * (1 - terminated) * next_q.mean(dim=1),
+        }
+        hints = {
+            "no terminal mask": "after a terminal transition there is no future: the target is "
+                                "just r. Multiply the bootstrap term by (1 - terminated).",
+            "mask inverted": "the mask is inverted: bootstrap when terminated is 0, i.e. multiply "
+                             "by (1 - terminated), not by terminated.",
+            "no gamma": "the bootstrap term must be discounted by gamma.",
+            "mean": "take the max over next actions (the greedy value), not the mean.",
+        }
+        hint = next((hints[k] for k, v in candidates.items() if torch.allclose(got, v, atol=1e-5)),
+                    "y = r + gamma * (1 - terminated) * max_a' Q_target(s', a').")
+        fail(ex, f"{shown} with terminated = {terminated.tolist()} returned {fmt(got.numpy())}, "
+                 f"expected {fmt(want.numpy())}. {hint}")
+    passed(ex, "y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')")
+
+
+# ---------------------------------------------------------------- 2.6 the learning step
+def _reference_step(q_net, target_net, batch, gamma, lr, steps=1):
+    q_net = copy.deepcopy(q_net)
+    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+    obs, actions, rewards, next_obs, terminated = batch
+    losses = []
+    for _ in range(steps):
+        with torch.no_grad():
+            y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
+        q = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        loss = F.mse_loss(q, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return q_net, losses
+
+
+def _loss_variants(q_net, target_net, batch, gamma):
+    obs, actions, rewards, next_obs, terminated = batch
+    with torch.no_grad():
+        q_all = q_net(obs)
+        q = q_all.gather(1, actions.unsqueeze(1)).squeeze(1)
+        y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
+        y_online = rewards + gamma * (1 - terminated) * q_net(next_obs).max(dim=1).values
+        q_dim0 = q_all.gather(0, actions.unsqueeze(1).expand(-1, q_all.shape[1]))[:, 0]
+        q_dim0b = q_all.gather(0, actions.unsqueeze(1)).squeeze(1)
+        return {
+            "online": (F.mse_loss(q, y_online).item(),
+                       "the target bootstrapped from the online network; use target_network "
+                       "for max_a' Q(s', a') (that is what steadies the target)."),
+            "dim0": (F.mse_loss(q_dim0, y).item(),
+                     "gather() picked along dim 0 (the batch); pick each transition's action "
+                     "along dim 1: q_values.gather(1, actions.unsqueeze(1)).squeeze(1)."),
+            "dim0b": (F.mse_loss(q_dim0b, y).item(),
+                      "gather() picked along dim 0 (the batch); pick each transition's action "
+                      "along dim 1: q_values.gather(1, actions.unsqueeze(1)).squeeze(1)."),
+            "broadcast": (((q.unsqueeze(1) - y.unsqueeze(0)) ** 2).mean().item(),
+                          "the predicted Q-values have shape (B, 1) and the targets (B,), so the "
+                          "loss broadcast them to (B, B): squeeze(1) the gathered Q-values."),
+            "huber": (F.smooth_l1_loss(q, y).item(),
+                      "this lab uses the mean squared error, F.mse_loss (lab 03 brings Huber)."),
+            "sum": (F.mse_loss(q, y, reduction="sum").item(),
+                    "average the squared errors over the batch (F.mse_loss does), not sum them."),
+        }
+
+
+@register("2.6")
+def check_learn_step(learn_step) -> None:
+    ex = "2.6"
+    gamma, lr = 0.9, 0.05
+    q_net, target_net = _net(seed=0), _net(seed=5)
+    batch = _batch()
+    start_target = copy.deepcopy(target_net.state_dict())
+    start_q = copy.deepcopy(q_net)
+    expected_net, expected_losses = _reference_step(q_net, target_net, batch, gamma, lr, steps=2)
+    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+    shown = "learn_step(q_network, target_network, optimizer, batch, gamma=0.9)"
+    loss = call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
+    if isinstance(loss, torch.Tensor):
+        if loss.requires_grad:
+            fail(ex, f"{shown} returned a tensor that still holds the graph: return loss.item().")
+        loss = loss.item()
+    if not isinstance(loss, (float, np.floating)):
+        fail(ex, f"{shown} should return the loss as a float (loss.item()), got {loss!r}.")
+    if any(p.grad is not None for p in target_net.parameters()):
+        fail(ex, "gradients flowed into the target network: compute the TD target under "
+                 "torch.no_grad() so that only the online network learns.")
+    if any(not torch.equal(start_target[k], v) for k, v in target_net.state_dict().items()):
+        fail(ex, "the learning step changed the target network; it should only update the "
+                 "online network (the target moves only in the soft update).")
+    if not np.isclose(loss, expected_losses[0], rtol=1e-4):
+        variants = _loss_variants(start_q, target_net, batch, gamma)
+        hint = next((h for v, h in variants.values() if np.isclose(loss, v, rtol=1e-4)),
+                    "loss = mean over the batch of (Q(s, a) - y)^2, with y from td_target.")
+        fail(ex, f"on a batch of 6 transitions the loss was {fmt(float(loss))}, expected "
+                 f"{fmt(expected_losses[0])}: {hint}")
+    if all(torch.equal(a, b) for a, b in zip(q_net.parameters(), start_q.parameters())):
+        fail(ex, "the Q-network's weights did not change: call loss.backward() and then "
+                 "optimizer.step().")
+    call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
+    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+                                                                expected_net.parameters())):
+        fail(ex, "after two learning steps with SGD the weights differ from what they should "
+                 "be: call optimizer.zero_grad() before loss.backward(), otherwise gradients "
+                 "pile up from one step to the next.")
+    passed(ex, "MSE between Q(s, a) and the TD target; only the online network learns")
+
+
+# ---------------------------------------------------------------- 2.7 the soft update
+@register("2.7")
+def check_soft_update(soft_update) -> None:
+    ex = "2.7"
+    target_net, q_net = _net(seed=1), _net(seed=2)
+    old_target = [p.detach().clone() for p in target_net.parameters()]
+    old_q = [p.detach().clone() for p in q_net.parameters()]
+    tau = 0.1
+    shown = f"soft_update(target_network, q_network, tau={tau})"
+    call(ex, soft_update, target_net, q_net, tau, shown=shown)
+    if not all(torch.equal(a, b) for a, b in zip(q_net.parameters(), old_q)):
+        fail(ex, f"{shown} changed the online network. The update runs the other way: the "
+                 f"target moves towards the online network, which stays as it is.")
+    new = list(target_net.parameters())
+    if all(torch.equal(a, b) for a, b in zip(new, old_target)):
+        fail(ex, f"{shown} left the target network unchanged: update its parameters in place "
+                 f"(target_param.data.copy_(...), or target_param.lerp_(param, tau) under "
+                 f"torch.no_grad()); assigning to the loop variable changes nothing.")
+    want = [tau * q + (1 - tau) * t for q, t in zip(old_q, old_target)]
+    if not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(new, want)):
+        swapped = [(1 - tau) * q + tau * t for q, t in zip(old_q, old_target)]
+        hint = (" tau and 1 - tau are swapped: the target keeps (1 - tau) of itself and takes "
+                "tau of the online network." if all(torch.allclose(a, b, atol=1e-6)
+                                                     for a, b in zip(new, swapped))
+                else " theta_target <- tau * theta + (1 - tau) * theta_target.")
+        fail(ex, f"after {shown} the target's weights are not 0.1 * online + 0.9 * old target."
+                 + hint)
+    if any(p.grad_fn is not None for p in new):
+        fail(ex, "the update was recorded by autograd: do it under torch.no_grad().")
+    copy_net = _net(seed=4)
+    call(ex, soft_update, copy_net, q_net, 1.0, shown="soft_update(target, online, tau=1.0)")
+    if not all(torch.allclose(a, b) for a, b in zip(copy_net.parameters(), q_net.parameters())):
+        fail(ex, "with tau = 1 the target should become an exact copy of the online network.")
+    passed(ex, "theta_target <- tau * theta + (1 - tau) * theta_target, in place")
