@@ -71,7 +71,7 @@ LEARN = '''
 LEARN_GOOD = dict(
     Q="q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)",
     Y="td_target(batch.rewards, batch.next_obs, batch.terminated, target_network, gamma)",
-    LOSS="F.mse_loss(q_taken, y)", ZERO="optimizer.zero_grad()", STEP="optimizer.step()")
+    LOSS="F.smooth_l1_loss(q_taken, y)", ZERO="optimizer.zero_grad()", STEP="optimizer.step()")
 
 
 def learn(**change):
@@ -199,8 +199,10 @@ MISTAKES = [
      "gradients flowed into the target network"),
     ("2.6", "no zero_grad", learn(ZERO="pass"), "call optimizer.zero_grad() before loss.backward()"),
     ("2.6", "no optimizer step", learn(STEP="pass"), "the Q-network's weights did not change"),
-    ("2.6", "Huber instead of MSE", learn(LOSS="F.smooth_l1_loss(q_taken, y)"),
-     "this lab uses the mean squared error"),
+    ("2.6", "MSE instead of Huber", learn(LOSS="F.mse_loss(q_taken, y)"),
+     "this lab uses the Huber loss"),
+    ("2.6", "summed instead of averaged", learn(LOSS="F.smooth_l1_loss(q_taken, y, reduction='sum')"),
+     "not sum them"),
     ("2.7", "direction swapped", SOFT.replace("{BODY}", "param.lerp_(target_param, tau)"),
      "changed the online network"),
     ("2.7", "weights swapped", SOFT.replace("{BODY}", "target_param.lerp_(param, 1 - tau)"),

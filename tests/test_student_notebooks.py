@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 from .conftest import ROOT
 
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXERCISE_ERROR = re.compile(r"^Exercise \d+\.\d+: ")
+EXERCISE_ERROR = re.compile(r"^Exercise \d+\.\d+[a-z]?: ")
 
 
 def assigned_names(source: str) -> set[str]:

@@ -54,7 +54,7 @@ def call(exercise: str, fn: Callable, *args, shown: str | None = None, **kwargs)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
-        other = re.match(r"Exercise (\d+\.\d+):", str(error))
+        other = re.match(r"Exercise (\d+\.\d+)[a-z]?:", str(error))
         if other and other[1] != exercise:
             raise NotImplementedYet(
                 f"Exercise {exercise}: {shown} needs exercise {other[1]} first, which is not "

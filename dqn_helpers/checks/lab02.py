@@ -42,7 +42,8 @@ def _batch(n: int = 6, obs_dim: int = 3, seed: int = 1) -> Batch:
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(n, obs_dim, generator=g)
     actions = torch.tensor([i % 2 for i in range(n)], dtype=torch.int64)
-    rewards = torch.arange(1, n + 1, dtype=torch.float32)
+    # mixed signs and sizes, so TD errors fall on both sides of the Huber loss's kink at 1
+    rewards = torch.tensor([0.5, -1.0, 2.0, 0.0, 1.5, -0.25] * (n // 6 + 1))[:n]
     next_obs = torch.randn(n, obs_dim, generator=g)
     terminated = torch.tensor([float(i % 3 == 2) for i in range(n)])
     return Batch(obs, actions, rewards, next_obs, terminated)
@@ -288,7 +289,7 @@ def check_td_target(td_target) -> None:
 
 
 # ---------------------------------------------------------------- 2.6 the learning step
-def _reference_step(q_net, target_net, batch, gamma, lr, steps=1):
+def _reference_step(q_net, target_net, batch, gamma, lr, steps=1, zero_grad=True):
     q_net = copy.deepcopy(q_net)
     opt = torch.optim.SGD(q_net.parameters(), lr=lr)
     obs, actions, rewards, next_obs, terminated = batch
@@ -297,8 +298,9 @@ def _reference_step(q_net, target_net, batch, gamma, lr, steps=1):
         with torch.no_grad():
             y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
         q = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss = F.mse_loss(q, y)
-        opt.zero_grad()
+        loss = F.smooth_l1_loss(q, y)
+        if zero_grad:
+            opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -314,23 +316,23 @@ def _loss_variants(q_net, target_net, batch, gamma):
         y_online = rewards + gamma * (1 - terminated) * q_net(next_obs).max(dim=1).values
         q_dim0 = q_all.gather(0, actions.unsqueeze(1).expand(-1, q_all.shape[1]))[:, 0]
         q_dim0b = q_all.gather(0, actions.unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss
+        fix_gather = ("gather() picked along dim 0 (the batch); pick each transition's action "
+                      "along dim 1: q_values.gather(1, actions.unsqueeze(1)).squeeze(1).")
         return {
-            "online": (F.mse_loss(q, y_online).item(),
+            "online": (loss(q, y_online).item(),
                        "the target bootstrapped from the online network; use target_network "
                        "for max_a' Q(s', a') (that is what steadies the target)."),
-            "dim0": (F.mse_loss(q_dim0, y).item(),
-                     "gather() picked along dim 0 (the batch); pick each transition's action "
-                     "along dim 1: q_values.gather(1, actions.unsqueeze(1)).squeeze(1)."),
-            "dim0b": (F.mse_loss(q_dim0b, y).item(),
-                      "gather() picked along dim 0 (the batch); pick each transition's action "
-                      "along dim 1: q_values.gather(1, actions.unsqueeze(1)).squeeze(1)."),
-            "broadcast": (((q.unsqueeze(1) - y.unsqueeze(0)) ** 2).mean().item(),
+            "dim0": (loss(q_dim0, y).item(), fix_gather),
+            "dim0b": (loss(q_dim0b, y).item(), fix_gather),
+            "broadcast": (loss(q.unsqueeze(1).expand(-1, len(y)), y.unsqueeze(0).expand(len(y), -1)).item(),
                           "the predicted Q-values have shape (B, 1) and the targets (B,), so the "
                           "loss broadcast them to (B, B): squeeze(1) the gathered Q-values."),
-            "huber": (F.smooth_l1_loss(q, y).item(),
-                      "this lab uses the mean squared error, F.mse_loss (lab 03 brings Huber)."),
-            "sum": (F.mse_loss(q, y, reduction="sum").item(),
-                    "average the squared errors over the batch (F.mse_loss does), not sum them."),
+            "mse": (F.mse_loss(q, y).item(),
+                    "that is the mean squared error; this lab uses the Huber loss of eq. 2, "
+                    "F.smooth_l1_loss."),
+            "sum": (loss(q, y, reduction="sum").item(),
+                    "average the losses over the batch (F.smooth_l1_loss does), not sum them."),
         }
 
 
@@ -361,19 +363,25 @@ def check_learn_step(learn_step) -> None:
     if not np.isclose(loss, expected_losses[0], rtol=1e-4):
         variants = _loss_variants(start_q, target_net, batch, gamma)
         hint = next((h for v, h in variants.values() if np.isclose(loss, v, rtol=1e-4)),
-                    "loss = mean over the batch of (Q(s, a) - y)^2, with y from td_target.")
+                    "loss = F.smooth_l1_loss(Q(s, a), y), with Q(s, a) of shape (B,) and y "
+                    "from td_target.")
         fail(ex, f"on a batch of 6 transitions the loss was {fmt(float(loss))}, expected "
                  f"{fmt(expected_losses[0])}: {hint}")
     if all(torch.equal(a, b) for a, b in zip(q_net.parameters(), start_q.parameters())):
         fail(ex, "the Q-network's weights did not change: call loss.backward() and then "
                  "optimizer.step().")
     call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
-    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
-                                                                expected_net.parameters())):
-        fail(ex, "after two learning steps with SGD the weights differ from what they should "
-                 "be: call optimizer.zero_grad() before loss.backward(), otherwise gradients "
-                 "pile up from one step to the next.")
-    passed(ex, "MSE between Q(s, a) and the TD target; only the online network learns")
+
+    def same(net):
+        return all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+                                                                    net.parameters()))
+    if not same(expected_net):
+        piled_up, _ = _reference_step(start_q, target_net, batch, gamma, lr, 2, zero_grad=False)
+        fail(ex, "after two learning steps with SGD the weights differ from two correct steps"
+                 + (": call optimizer.zero_grad() before loss.backward(), otherwise gradients "
+                    "pile up from one step to the next." if same(piled_up) else
+                    ". Only loss.backward() and optimizer.step() should change the weights."))
+    passed(ex, "Huber loss between Q(s, a) and the TD target; only the online network learns")
 
 
 # ---------------------------------------------------------------- 2.7 the soft update

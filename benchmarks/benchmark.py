@@ -1,0 +1,156 @@
+"""Benchmark the DQN labs against stable-baselines3, seed by seed, and print a markdown table.
+
+    pip install -e ".[benchmark]"
+    python benchmarks/benchmark.py --lab 02 --seeds 0 1 2 3 4
+
+Ours: the lab's solution notebook as shipped, run headless (``dqn_helpers.run``); its
+``metrics.json`` gives the figures. stable-baselines3: its DQN with the rl-baselines3-zoo
+hyperparameters for the task, stopped by the same rule as ours: every ``eval_every`` env steps a
+greedy evaluation (10 screening episodes, then 100 if those reach the threshold, both played by
+the same ``dqn_helpers`` code), stopping at the first 100-episode mean at or above the threshold.
+The final score of both is the mean of 100 fresh greedy episodes (seeds from 1,000,000).
+Wall time counts training and its periodic evaluations only, for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dqn_helpers import evaluate
+from dqn_helpers.evaluation import solved
+from dqn_helpers.run import run
+from dqn_helpers.runs import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LABS = {
+    "02": {
+        "env_id": "CartPole-v1", "solved_at": 475.0, "budget": 50_000, "eval_every": 1_000,
+        # rl-baselines3-zoo, hyperparams/dqn.yml, CartPole-v1
+        "sb3": dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+                    learning_starts=1_000, gamma=0.99, target_update_interval=10, train_freq=256,
+                    gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.04,
+                    policy_kwargs=dict(net_arch=[256, 256])),
+    },
+}
+
+
+def run_ours(lab: str, seed: int, out: Path) -> dict:
+    run(lab, seed=seed, out=out / f"ours-seed{seed}", root=ROOT)
+    return read_metrics(out / f"ours-seed{seed}")
+
+
+def run_sb3(lab: str, seed: int) -> dict:
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    spec = LABS[lab]
+    env_id, threshold = spec["env_id"], spec["solved_at"]
+
+    class SameStoppingRule(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.evaluations, self.steps_to_solve = 0, None
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % spec["eval_every"] or self.num_timesteps < 1_000:
+                return True
+            self.evaluations += 1
+            is_solved, _ = solved(self.model.q_net, env_id, threshold,
+                                  seed=10_000 + 1_000 * self.evaluations)
+            if is_solved:
+                self.steps_to_solve = self.num_timesteps
+            return not is_solved
+
+    torch.set_num_threads(1)
+    model = DQN("MlpPolicy", env_id, seed=seed, device="cpu", verbose=0, **spec["sb3"])
+    callback = SameStoppingRule()
+    start = time.perf_counter()
+    model.learn(total_timesteps=spec["budget"], callback=callback)
+    wall = time.perf_counter() - start
+    returns = evaluate(model.q_net, env_id, episodes=100, seed=1_000_000)
+    return {"steps_to_solve": callback.steps_to_solve, "train_wall_seconds": wall,
+            "env_steps": model.num_timesteps, "final_eval_mean": float(returns.mean()),
+            "final_eval_std": float(returns.std())}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "not solved"
+    return f"{value:,.{digits}f}"
+
+
+def table(lab: str, results: dict[str, dict[int, dict]]) -> str:
+    spec = LABS[lab]
+    lines = [f"Lab {lab}, {spec['env_id']}: solved at a 100-episode greedy mean of "
+             f"{spec['solved_at']:g}; budget {spec['budget']:,} env steps.", "",
+             "| agent | seed | steps to solve | train wall s | final mean (100 ep.) | std |",
+             "|---|---|---|---|---|---|"]
+    for agent, by_seed in results.items():
+        for seed, m in sorted(by_seed.items()):
+            lines.append(f"| {agent} | {seed} | {fmt(m['steps_to_solve'])} | "
+                         f"{m['train_wall_seconds']:.1f} | {m['final_eval_mean']:.1f} | "
+                         f"{m['final_eval_std']:.1f} |")
+    lines += ["", "| agent | seeds solved (final mean >= threshold) | median steps to solve | "
+                  "median train wall s |", "|---|---|---|---|"]
+    for agent, by_seed in results.items():
+        ok = sum(m["final_eval_mean"] >= spec["solved_at"] for m in by_seed.values())
+        lines.append(f"| {agent} | {ok}/{len(by_seed)} | "
+                     f"{fmt(median([m['steps_to_solve'] for m in by_seed.values()]))} | "
+                     f"{fmt(median([m['train_wall_seconds'] for m in by_seed.values()]), 1)} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, numpy {np.__version__}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default="02", choices=sorted(LABS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--no-sb3", action="store_true", help="only our agent")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "benchmark")
+    args = parser.parse_args(argv)
+    results: dict[str, dict[int, dict]] = {"ours": {}}
+    if not args.no_sb3:
+        results["stable-baselines3"] = {}
+    for seed in args.seeds:
+        results["ours"][seed] = run_ours(args.lab, seed, args.out / args.lab)
+        print(f"ours seed {seed}: {results['ours'][seed]}", file=sys.stderr, flush=True)
+        if not args.no_sb3:
+            results["stable-baselines3"][seed] = run_sb3(args.lab, seed)
+            print(f"sb3 seed {seed}: {results['stable-baselines3'][seed]}", file=sys.stderr,
+                  flush=True)
+    report = table(args.lab, results) + f"\n\nMachine: {machine()}.\n"
+    print(report)
+    (args.out / f"lab{args.lab}.md").write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
