@@ -11,8 +11,6 @@ import ast
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -29,14 +27,17 @@ def _parse(source: str) -> ast.Module | None:
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
         return ast.parse("\n".join(lines))
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
 
 
-def definitions(nb) -> list[ast.stmt]:
-    """The statements ``load_definitions`` runs, in notebook order (later ones win)."""
-    kept: list[ast.stmt] = []
-    for cell in nb.cells:
+def statements(cells) -> list[tuple[int, int, ast.stmt]]:
+    """(cell number from 1, line, statement) for each statement ``load_definitions`` runs.
+
+    ``cells`` are a notebook's cells, or anything with ``cell_type`` and ``source``.
+    """
+    kept = []
+    for index, cell in enumerate(cells):
         if cell.cell_type != "code":
             continue
         tree = _parse(cell.source)
@@ -46,12 +47,20 @@ def definitions(nb) -> list[ast.stmt]:
             if isinstance(node, KEEP) or (isinstance(node, (ast.Assign, ast.AnnAssign))
                                           and node.value is not None
                                           and _is_literal(node.value)):
-                kept.append(node)
+                kept.append((index + 1, node.lineno, node))
     return kept
+
+
+def definitions(nb) -> list[ast.stmt]:
+    """The statements ``load_definitions`` runs, in notebook order (later ones win)."""
+    return [node for _, _, node in statements(nb.cells)]
 
 
 def read(path_or_nb) -> Any:
     if isinstance(path_or_nb, (str, Path)):
+        import nbformat  # here, not at the top: it takes seconds to import (the grader's
+        # workers load notebooks with ``statements`` and never need it)
+
         return nbformat.read(str(path_or_nb), as_version=4)
     return path_or_nb
 
