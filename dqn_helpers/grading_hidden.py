@@ -210,15 +210,9 @@ def hidden_random_baseline(ref, random_baseline) -> None:
 # --- lab 02 -------------------------------------------------------------------------------
 
 def _mlp(obs_dim: int, n_actions: int, seed: int):
-    import torch
+    from dqn_helpers.checks.lab02 import small_net
 
-    g = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 16), torch.nn.ReLU(),
-                              torch.nn.Linear(16, n_actions))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.4)
-    return net
+    return small_net(obs_dim, n_actions, seed, hidden=16, scale=0.4)
 
 
 def _lab02_batch(ref, n: int, obs_dim: int, n_actions: int, seed: int):

@@ -17,14 +17,15 @@ import torch.nn.functional as F
 from dqn_helpers.checks._core import call, fail, fmt, passed, register
 
 
-def _net(obs_dim: int = 3, n_actions: int = 2, seed: int = 0) -> torch.nn.Module:
+def small_net(obs_dim: int = 3, n_actions: int = 2, seed: int = 0, hidden: int = 8,
+              scale: float = 0.5) -> torch.nn.Module:
     """A small MLP with fixed weights, standing in for the student's Q-network."""
     g = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 8), torch.nn.ReLU(),
-                              torch.nn.Linear(8, n_actions))
+    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, n_actions))
     with torch.no_grad():
         for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
     return net
 
 
@@ -249,7 +250,7 @@ def check_select_action(select_action) -> None:
 @register("2.5")
 def check_td_target(td_target) -> None:
     ex = "2.5"
-    target_net = _net(seed=3)
+    target_net = small_net(seed=3)
     _, _, rewards, next_obs, terminated = _batch()
     gamma = 0.9
     shown = "td_target(rewards, next_obs, terminated, target_network, gamma=0.9) on 6 transitions"
@@ -340,7 +341,7 @@ def _loss_variants(q_net, target_net, batch, gamma):
 def check_learn_step(learn_step) -> None:
     ex = "2.6"
     gamma, lr = 0.9, 0.05
-    q_net, target_net = _net(seed=0), _net(seed=5)
+    q_net, target_net = small_net(seed=0), small_net(seed=5)
     batch = _batch()
     start_target = copy.deepcopy(target_net.state_dict())
     start_q = copy.deepcopy(q_net)
@@ -388,7 +389,7 @@ def check_learn_step(learn_step) -> None:
 @register("2.7")
 def check_soft_update(soft_update) -> None:
     ex = "2.7"
-    target_net, q_net = _net(seed=1), _net(seed=2)
+    target_net, q_net = small_net(seed=1), small_net(seed=2)
     old_target = [p.detach().clone() for p in target_net.parameters()]
     old_q = [p.detach().clone() for p in q_net.parameters()]
     tau = 0.1
@@ -413,7 +414,7 @@ def check_soft_update(soft_update) -> None:
                  + hint)
     if any(p.grad_fn is not None for p in new):
         fail(ex, "the update was recorded by autograd: do it under torch.no_grad().")
-    copy_net = _net(seed=4)
+    copy_net = small_net(seed=4)
     call(ex, soft_update, copy_net, q_net, 1.0, shown="soft_update(target, online, tau=1.0)")
     if not all(torch.allclose(a, b) for a, b in zip(copy_net.parameters(), q_net.parameters())):
         fail(ex, "with tau = 1 the target should become an exact copy of the online network.")
