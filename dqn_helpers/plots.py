@@ -85,7 +85,8 @@ class LivePlot:
 
     def figure(self):
         fig, ax = plt.subplots(figsize=(8, 4))
-        plot_returns(self.returns, self.solved_at, self.window, ax=ax, title=self.title)
+        plot_returns(self.returns, self.solved_at, self.window, ax=ax, title=self.title,
+                     label="training episode (exploring)")
         if self.evals:
             x, y = zip(*self.evals)
             ax.plot(x, y, "o", color="tab:orange", ms=4, label="greedy evaluation")

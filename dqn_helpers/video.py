@@ -146,7 +146,7 @@ def side_by_side(left: Sequence[np.ndarray], right: Sequence[np.ndarray]) -> lis
 
     n = max(len(left), len(right))
     return [np.concatenate([fit(left[min(i, len(left) - 1)]),
-                            np.full((height, 8, 3), 255, np.uint8),
+                            np.full((height, 8, 3), 128, np.uint8),  # a gray divider
                             fit(right[min(i, len(right) - 1)])], axis=1) for i in range(n)]
 
 
