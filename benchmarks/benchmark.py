@@ -28,7 +28,7 @@ import torch
 from dqn_helpers import evaluate
 from dqn_helpers.evaluation import solved
 from dqn_helpers.run import run
-from dqn_helpers.runs import read_metrics
+from dqn_helpers.runs import read_metrics, write_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,15 +42,23 @@ LABS = {
                     gradient_steps=128, exploration_fraction=0.16, exploration_final_eps=0.04,
                     policy_kwargs=dict(net_arch=[256, 256])),
     },
+    "03": {
+        "env_id": "LunarLander-v3", "solved_at": 200.0, "budget": 200_000, "eval_every": 5_000,
+        # rl-baselines3-zoo, hyperparams/dqn.yml, LunarLander (given our step budget)
+        "sb3": dict(learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0,
+                    gamma=0.99, target_update_interval=250, train_freq=4, gradient_steps=-1,
+                    exploration_fraction=0.12, exploration_final_eps=0.1,
+                    policy_kwargs=dict(net_arch=[256, 256])),
+    },
 }
 
 
 def run_ours(lab: str, seed: int, out: Path) -> dict:
-    run(lab, seed=seed, out=out / f"ours-seed{seed}", root=ROOT)
-    return read_metrics(out / f"ours-seed{seed}")
+    run(lab, seed=seed, out=out, root=ROOT)
+    return read_metrics(out)
 
 
-def run_sb3(lab: str, seed: int) -> dict:
+def run_sb3(lab: str, seed: int, out: Path) -> dict:
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -79,9 +87,10 @@ def run_sb3(lab: str, seed: int) -> dict:
     model.learn(total_timesteps=spec["budget"], callback=callback)
     wall = time.perf_counter() - start
     returns = evaluate(model.q_net, env_id, episodes=100, seed=1_000_000)
-    return {"steps_to_solve": callback.steps_to_solve, "train_wall_seconds": wall,
-            "env_steps": model.num_timesteps, "final_eval_mean": float(returns.mean()),
-            "final_eval_std": float(returns.std())}
+    return write_metrics(out, env_id=env_id, seed=seed, env_steps=model.num_timesteps,
+                         train_wall_seconds=wall, steps_to_solve=callback.steps_to_solve,
+                         final_eval_returns=returns, agent="stable-baselines3",
+                         hyperparameters=repr(spec["sb3"]))
 
 
 def median(values):
@@ -134,19 +143,23 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default="02", choices=sorted(LABS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--no-sb3", action="store_true", help="only our agent")
+    parser.add_argument("--agents", nargs="+", default=["ours", "stable-baselines3"],
+                        choices=["ours", "stable-baselines3"])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "benchmark")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read a run's metrics.json from OUT/LAB/AGENT-seedS when it exists "
+                             "instead of training again (to combine runs made separately)")
     args = parser.parse_args(argv)
-    results: dict[str, dict[int, dict]] = {"ours": {}}
-    if not args.no_sb3:
-        results["stable-baselines3"] = {}
+    runners = {"ours": run_ours, "stable-baselines3": run_sb3}
+    results: dict[str, dict[int, dict]] = {agent: {} for agent in args.agents}
     for seed in args.seeds:
-        results["ours"][seed] = run_ours(args.lab, seed, args.out / args.lab)
-        print(f"ours seed {seed}: {results['ours'][seed]}", file=sys.stderr, flush=True)
-        if not args.no_sb3:
-            results["stable-baselines3"][seed] = run_sb3(args.lab, seed)
-            print(f"sb3 seed {seed}: {results['stable-baselines3'][seed]}", file=sys.stderr,
-                  flush=True)
+        for agent in args.agents:
+            out = args.out / args.lab / f"{agent}-seed{seed}"
+            if args.reuse and (out / "metrics.json").exists():
+                results[agent][seed] = read_metrics(out)
+            else:
+                results[agent][seed] = runners[agent](args.lab, seed, out)
+            print(f"{agent} seed {seed}: {results[agent][seed]}", file=sys.stderr, flush=True)
     report = table(args.lab, results) + f"\n\nMachine: {machine()}.\n"
     print(report)
     (args.out / f"lab{args.lab}.md").write_text(report)
