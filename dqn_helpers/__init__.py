@@ -6,9 +6,12 @@ Students open these modules: each one is short and says which lab introduces it.
 - ``evaluation``: ``evaluate`` a policy or a Q-network over many episodes (lab 01)
 - ``plots``: returns with a moving average, updated live while training (lab 01)
 - ``video``: record an episode and show it inline as an mp4 (lab 01)
+- ``runs``: the ``metrics.json`` every DQN run writes (lab 02)
+- ``compare``: train variants over several seeds and plot mean and spread (lab 03)
 - ``checks``: one check per exercise, called in the cell after it (every lab)
 - ``build``: writes the student notebooks from the solutions (maintainers)
 - ``run``: runs a lab's solution notebook headless with parameters (maintainers)
+- ``grade``: grades a class's submitted notebooks (instructors)
 """
 
 import os

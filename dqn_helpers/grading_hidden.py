@@ -360,3 +360,64 @@ def hidden_soft_update(ref, soft_update) -> None:
         if not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(target.parameters(), expected)):
             fail(ex, f"soft_update(target, online, tau={tau}) did not give "
                      f"tau * online + (1 - tau) * target.")
+
+
+# --- lab 03 -------------------------------------------------------------------------------
+
+@hidden("3.1")
+def hidden_huber(ref, huber) -> None:
+    import torch
+
+    ex = "3.1"
+    g = torch.Generator().manual_seed(3001)
+    for delta in (0.5, 1.0, 2.5):
+        x = torch.randn(40, generator=g) * 3
+        shown = f"huber(x, delta={delta}) on 40 values between {x.min():.2f} and {x.max():.2f}"
+        got = call(ex, huber, x.clone(), delta, shown=shown)
+        expected = ref.huber(x.clone(), delta)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape \
+                or not torch.allclose(got, expected, atol=1e-6):
+            fail(ex, f"{shown} does not match the Huber loss elementwise.")
+
+
+@hidden("3.2")
+def hidden_learn_step_clipped(ref, learn_step) -> None:
+    import copy
+
+    import torch
+
+    ex = "3.2"
+    q_net, target_net = _mlp(8, 4, seed=3021), _mlp(8, 4, seed=3022)
+    ref_net = copy.deepcopy(q_net)
+    batch = _lab02_batch(ref, 12, 8, 4, seed=3002)
+    batch = batch._replace(rewards=batch.rewards * 20)  # large errors: clipping matters
+    opt = torch.optim.SGD(q_net.parameters(), lr=0.02)
+    ref_opt = torch.optim.SGD(ref_net.parameters(), lr=0.02)
+    for step, max_norm in enumerate((0.3, 5.0, 0.05)):
+        shown = f"learn_step(..., gamma=0.95, max_grad_norm={max_norm}), step {step + 1}"
+        loss = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, max_norm, shown=shown)
+        expected = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.95, max_norm)
+        if not np.isclose(float(loss), expected, rtol=1e-4):
+            fail(ex, f"{shown}: loss {fmt(float(loss))}, expected {fmt(expected)}.")
+        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+                                                                    ref_net.parameters())):
+            fail(ex, f"after {shown} the weights differ from a correct clipped step.")
+
+
+@hidden("3.3")
+def hidden_hard_update(ref, hard_update, maybe_hard_update) -> None:
+    import torch
+
+    ex = "3.3"
+    target, online = _mlp(5, 3, seed=3031), _mlp(5, 3, seed=3032)
+    for step in range(1, 31):
+        with torch.no_grad():
+            for p in online.parameters():
+                p.add_(0.01 * step)  # the online network keeps learning
+        shown = f"maybe_hard_update(target, online, step={step}, every=7)"
+        copied = call(ex, maybe_hard_update, target, online, step, 7, shown=shown)
+        same = all(torch.equal(a, b) for a, b in zip(target.parameters(), online.parameters()))
+        if bool(copied) != (step % 7 == 0) or same != (step % 7 == 0):
+            fail(ex, f"{shown} returned {copied!r} with the target "
+                     f"{'equal to' if same else 'different from'} the online network; "
+                     f"expected a copy exactly when step is a multiple of 7.")

@@ -35,3 +35,10 @@ __all__ = [
     "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
     "check_td_target", "check_learn_step", "check_soft_update",
 ]
+from dqn_helpers.checks.lab03 import (  # noqa: E402
+    check_hard_update,
+    check_huber,
+    check_learn_step_clipped,
+)
+
+__all__ += ["check_huber", "check_learn_step_clipped", "check_hard_update"]

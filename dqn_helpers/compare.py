@@ -1,0 +1,135 @@
+"""Compare variants of an agent fairly, over several seeds (introduced in lab 03, reused in lab 06).
+
+One run of one seed says little: two seeds of the same agent can differ more than two agents.
+``run_seeds`` trains every variant on the same seeds and collects one learning curve per run;
+``plot_mean_spread`` puts each run on a common grid of env steps and draws, per variant, the
+mean over seeds with a shaded spread (min to max, or +- one standard deviation).
+
+A curve is a pair ``(x, y)`` of 1-D arrays: ``x`` increasing (env steps), ``y`` the value there
+(an episode's return at the step it ended, or a greedy evaluation's mean).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+Curve = tuple[np.ndarray, np.ndarray]
+
+
+def as_curve(x: Sequence[float], y: Sequence[float]) -> Curve:
+    """Check and return a curve: two 1-D float arrays of the same length, ``x`` increasing."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or y.shape != x.shape:
+        raise ValueError(f"a curve is two 1-D arrays of the same length, got shapes "
+                         f"{x.shape} and {y.shape}")
+    if len(x) == 0:
+        raise ValueError("a curve needs at least one point (did the run finish an episode?)")
+    if np.any(np.diff(x) < 0):
+        raise ValueError("the x values of a curve (env steps) must be increasing")
+    return x, y
+
+
+def run_seeds(train_fn: Callable[[Any], Curve], configs: Mapping[str, Any],
+              seeds: Sequence[int], progress: bool = True) -> dict[str, list[Curve]]:
+    """Train every variant on every seed; return ``{variant: [curve of each seed]}``.
+
+    Args:
+        train_fn: trains one run from a config and returns its curve ``(x, y)``.
+        configs: ``{variant name: config}``; each config is a dataclass with a ``seed`` field,
+            which is replaced by each seed in turn (everything else stays as given).
+        seeds: the seeds, the same for every variant (a fair comparison).
+        progress: show a progress bar over the runs.
+    """
+    from tqdm.auto import tqdm
+
+    if not configs:
+        raise ValueError("configs is empty: give at least one {name: config}")
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty")
+    for name, cfg in configs.items():
+        if not dataclasses.is_dataclass(cfg) or "seed" not in {f.name for f in
+                                                               dataclasses.fields(cfg)}:
+            raise TypeError(f"config {name!r} must be a dataclass with a seed field, "
+                            f"got {type(cfg).__name__}")
+    results: dict[str, list[Curve]] = {name: [] for name in configs}
+    bar = tqdm(total=len(configs) * len(seeds), desc="runs", disable=not progress)
+    try:
+        for seed in seeds:  # seed-major: a stopped comparison still has every variant
+            for name, cfg in configs.items():
+                bar.set_postfix_str(f"{name}, seed {seed}")
+                results[name].append(as_curve(*train_fn(dataclasses.replace(cfg, seed=seed))))
+                bar.update()
+    finally:
+        bar.close()
+    return results
+
+
+def smooth(y: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each index (fewer at the start)."""
+    from dqn_helpers.plots import moving_average
+
+    return moving_average(y, window) if window > 1 else np.asarray(y, dtype=float)
+
+
+def common_grid(curves: Sequence[Curve], points: int = 200) -> np.ndarray:
+    """``points`` evenly spaced x values covered by every curve (the overlap of their ranges)."""
+    if not curves:
+        raise ValueError("no curves")
+    low = max(float(x[0]) for x, _ in curves)
+    high = min(float(x[-1]) for x, _ in curves)
+    if high < low:
+        raise ValueError(f"the curves do not overlap: one starts at {low:g}, another ends at "
+                         f"{high:g}")
+    return np.linspace(low, high, points)
+
+
+def interpolate(curves: Sequence[Curve], grid: np.ndarray) -> np.ndarray:
+    """Each curve linearly interpolated at ``grid``: an array of shape ``(runs, len(grid))``."""
+    return np.stack([np.interp(grid, x, y) for x, y in curves])
+
+
+def mean_spread(curves: Sequence[Curve], grid: np.ndarray, spread: str = "std"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean of the curves at ``grid`` and the band around it: ``(mean, low, high)``.
+
+    ``spread="std"``: mean +- one standard deviation over runs; ``"minmax"``: the lowest and
+    the highest run at each point.
+    """
+    values = interpolate(curves, grid)
+    mean = values.mean(axis=0)
+    if spread == "std":
+        std = values.std(axis=0)
+        return mean, mean - std, mean + std
+    if spread == "minmax":
+        return mean, values.min(axis=0), values.max(axis=0)
+    raise ValueError(f"spread must be 'std' or 'minmax', got {spread!r}")
+
+
+def plot_mean_spread(results: Mapping[str, Sequence[Curve]], window: int = 20,
+                     spread: str = "std", points: int = 200, solved_at: float | None = None,
+                     ax=None, title: str = "Mean over seeds, shaded spread",
+                     xlabel: str = "env step", ylabel: str = "episode return"):
+    """Plot each variant's mean curve over seeds with a shaded spread, on a common step grid.
+
+    Each run's curve is first smoothed over ``window`` points (episode returns are noisy),
+    then interpolated onto a grid that every run of every variant covers.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    smoothed = {name: [(x, smooth(y, window)) for x, y in curves]
+                for name, curves in results.items()}
+    grid = common_grid([c for curves in smoothed.values() for c in curves], points)
+    for name, curves in smoothed.items():
+        mean, low, high = mean_spread(curves, grid, spread)
+        (line,) = ax.plot(grid, mean, lw=2, label=f"{name} ({len(curves)} seeds)")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+    if solved_at is not None:
+        ax.axhline(solved_at, color="tab:green", ls="--", lw=1, label=f"solved ({solved_at:g})")
+    band = "+- 1 std" if spread == "std" else "min to max"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{title} ({band})")
+    ax.legend(loc="lower right")
+    return ax
