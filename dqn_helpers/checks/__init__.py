@@ -26,6 +26,11 @@ from dqn_helpers.checks.lab02 import (
     check_soft_update,
     check_td_target,
 )
+from dqn_helpers.checks.lab03 import (
+    check_hard_update,
+    check_huber,
+    check_learn_step_clipped,
+)
 
 __all__ = [
     "REGISTRY", "CheckError", "NotImplementedYet", "names_for",
@@ -34,11 +39,5 @@ __all__ = [
     "check_run_episode", "check_make_random_policy", "check_random_baseline",
     "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
     "check_td_target", "check_learn_step", "check_soft_update",
+    "check_huber", "check_learn_step_clipped", "check_hard_update",
 ]
-from dqn_helpers.checks.lab03 import (  # noqa: E402
-    check_hard_update,
-    check_huber,
-    check_learn_step_clipped,
-)
-
-__all__ += ["check_huber", "check_learn_step_clipped", "check_hard_update"]

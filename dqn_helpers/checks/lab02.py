@@ -337,6 +337,24 @@ def _loss_variants(q_net, target_net, batch, gamma):
         }
 
 
+def check_loss_and_target(ex: str, loss, shown: str, target_net: torch.nn.Module,
+                          start_target: dict) -> float:
+    """After a learning step: the loss came back as a float and the target network is intact."""
+    if isinstance(loss, torch.Tensor):
+        if loss.requires_grad:
+            fail(ex, f"{shown} returned a tensor that still holds the graph: return loss.item().")
+        loss = loss.item()
+    if not isinstance(loss, (float, np.floating)):
+        fail(ex, f"{shown} should return the loss as a float (loss.item()), got {loss!r}.")
+    if any(p.grad is not None for p in target_net.parameters()):
+        fail(ex, "gradients flowed into the target network: compute the TD target under "
+                 "torch.no_grad() (td_target does) so that only the online network learns.")
+    if any(not torch.equal(start_target[k], v) for k, v in target_net.state_dict().items()):
+        fail(ex, "the learning step changed the target network; it should only update the "
+                 "online network (the target network moves only in its own update).")
+    return float(loss)
+
+
 @register("2.6")
 def check_learn_step(learn_step) -> None:
     ex = "2.6"
@@ -349,18 +367,7 @@ def check_learn_step(learn_step) -> None:
     opt = torch.optim.SGD(q_net.parameters(), lr=lr)
     shown = "learn_step(q_network, target_network, optimizer, batch, gamma=0.9)"
     loss = call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
-    if isinstance(loss, torch.Tensor):
-        if loss.requires_grad:
-            fail(ex, f"{shown} returned a tensor that still holds the graph: return loss.item().")
-        loss = loss.item()
-    if not isinstance(loss, (float, np.floating)):
-        fail(ex, f"{shown} should return the loss as a float (loss.item()), got {loss!r}.")
-    if any(p.grad is not None for p in target_net.parameters()):
-        fail(ex, "gradients flowed into the target network: compute the TD target under "
-                 "torch.no_grad() so that only the online network learns.")
-    if any(not torch.equal(start_target[k], v) for k, v in target_net.state_dict().items()):
-        fail(ex, "the learning step changed the target network; it should only update the "
-                 "online network (the target moves only in the soft update).")
+    loss = check_loss_and_target(ex, loss, shown, target_net, start_target)
     if not np.isclose(loss, expected_losses[0], rtol=1e-4):
         variants = _loss_variants(start_q, target_net, batch, gamma)
         hint = next((h for v, h in variants.values() if np.isclose(loss, v, rtol=1e-4)),

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from dqn_helpers.checks._core import call, fail, fmt, passed, register
-from dqn_helpers.checks.lab02 import _batch, _loss_variants, _tensor
+from dqn_helpers.checks.lab02 import _batch, _loss_variants, _tensor, check_loss_and_target
 from dqn_helpers.checks.lab02 import small_net as _net
 
 # ---------------------------------------------------------------- 3.1 the Huber loss
@@ -142,18 +142,7 @@ def check_learn_step_clipped(learn_step) -> None:
     shown = (f"learn_step(q_network, target_network, optimizer, batch, gamma={gamma}, "
              f"max_grad_norm={max_norm})")
     loss = call(ex, learn_step, q_net, target_net, opt, batch, gamma, max_norm, shown=shown)
-    if isinstance(loss, torch.Tensor):
-        if loss.requires_grad:
-            fail(ex, f"{shown} returned a tensor that still holds the graph: return loss.item().")
-        loss = loss.item()
-    if not isinstance(loss, (float, np.floating)):
-        fail(ex, f"{shown} should return the loss as a float (loss.item()), got {loss!r}.")
-    if any(p.grad is not None for p in target_net.parameters()):
-        fail(ex, "gradients flowed into the target network: compute the TD target with "
-                 "td_target (under torch.no_grad()) so that only the online network learns.")
-    if any(not torch.equal(start_target[k], v) for k, v in target_net.state_dict().items()):
-        fail(ex, "the learning step changed the target network; it should only update the "
-                 "online network.")
+    loss = check_loss_and_target(ex, loss, shown, target_net, start_target)
     with torch.no_grad():
         y = batch.rewards + gamma * (1 - batch.terminated) * target_net(batch.next_obs).max(1).values
         q = start_q(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
