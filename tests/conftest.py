@@ -58,3 +58,10 @@ def assert_mistake_caught(lab: str, exercise: str, source: str, expected: str) -
     message = str(caught.value)
     assert message.startswith(f"Exercise {exercise}: "), message
     assert expected in message, f"expected {expected!r} in the message:\n{message}"
+
+
+def fill(template: str, defaults: dict, **change: str) -> str:
+    """A mistake's source: ``template`` with each ``{NAME}`` replaced; ``defaults`` are right."""
+    for key, value in {**defaults, **change}.items():
+        template = template.replace("{" + key + "}", value)
+    return template

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import assert_mistake_caught
+from .conftest import assert_mistake_caught, fill
 
 REPLAY = '''
     class ReplayMemory:
@@ -36,10 +36,7 @@ GOOD = dict(INDEX="self.position % self.capacity",
 
 
 def replay(**change):
-    source = REPLAY
-    for key, value in {**GOOD, **change}.items():
-        source = source.replace("{" + key + "}", value)
-    return source
+    return fill(REPLAY, GOOD, **change)
 
 
 SELECT = '''
@@ -75,10 +72,7 @@ LEARN_GOOD = dict(
 
 
 def learn(**change):
-    source = LEARN
-    for key, value in {**LEARN_GOOD, **change}.items():
-        source = source.replace("{" + key + "}", value)
-    return source
+    return fill(LEARN, LEARN_GOOD, **change)
 
 
 SOFT = '''

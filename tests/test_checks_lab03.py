@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import assert_mistake_caught
+from .conftest import assert_mistake_caught, fill
 
 HUBER = '''
     def huber(x, delta=1.0):
@@ -13,10 +13,7 @@ HUBER_GOOD = dict(INSIDE="abs_x <= delta", QUAD="0.5 * x**2", LINEAR="delta * (a
 
 
 def huber(**change):
-    source = HUBER
-    for key, value in {**HUBER_GOOD, **change}.items():
-        source = source.replace("{" + key + "}", value)
-    return source
+    return fill(HUBER, HUBER_GOOD, **change)
 
 
 LEARN = '''
@@ -40,10 +37,7 @@ LEARN_GOOD = dict(
 
 
 def learn(**change):
-    source = LEARN
-    for key, value in {**LEARN_GOOD, **change}.items():
-        source = source.replace("{" + key + "}", value)
-    return source
+    return fill(LEARN, LEARN_GOOD, **change)
 
 
 HARD = '''

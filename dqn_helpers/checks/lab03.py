@@ -15,8 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from dqn_helpers.checks._core import call, fail, fmt, passed, register
-from dqn_helpers.checks.lab02 import _batch, _loss_variants, _tensor, check_loss_and_target
-from dqn_helpers.checks.lab02 import small_net as _net
+from dqn_helpers.checks.lab02 import (
+    _batch,
+    _loss_variants,
+    _tensor,
+    check_loss_and_target,
+    small_net,
+)
 
 # ---------------------------------------------------------------- 3.1 the Huber loss
 _X = torch.tensor([-3.0, -1.5, -1.0, -0.4, 0.0, 0.3, 0.8, 1.0, 1.7, 2.5])
@@ -131,7 +136,7 @@ def _sgd_step(q_net, grads, lr) -> torch.Tensor:
 def check_learn_step_clipped(learn_step) -> None:
     ex = "3.2"
     gamma, lr = 0.9, 0.1
-    q_net, target_net = _net(seed=0), _net(seed=5)
+    q_net, target_net = small_net(seed=0), small_net(seed=5)
     batch = _batch()
     grads = _grads(q_net, target_net, batch, gamma)
     norm = float(torch.sqrt(sum((g**2).sum() for g in grads)))
@@ -231,7 +236,7 @@ def _nudge(net: torch.nn.Module, amount: float) -> None:
 @register("3.3")
 def check_hard_update(hard_update, maybe_hard_update) -> None:
     ex = "3.3"
-    target_net, q_net = _net(seed=1), _net(seed=2)
+    target_net, q_net = small_net(seed=1), small_net(seed=2)
     old_q = copy.deepcopy(q_net)
     old_target = copy.deepcopy(target_net)
     shown = "hard_update(target_network, q_network)"
@@ -258,7 +263,7 @@ def check_hard_update(hard_update, maybe_hard_update) -> None:
         fail(ex, "the copy was recorded by autograd: do it under torch.no_grad().")
 
     for every in (4, 3):
-        target_net, q_net = _net(seed=1), _net(seed=2)
+        target_net, q_net = small_net(seed=1), small_net(seed=2)
         copied, returned = [], []
         steps = list(range(1, 3 * every + 1))
         for step in steps:
