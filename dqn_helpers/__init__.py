@@ -8,6 +8,7 @@ Students open these modules: each one is short and says which lab introduces it.
 - ``video``: record an episode and show it inline as an mp4 (lab 01)
 - ``runs``: the ``metrics.json`` every DQN run writes (lab 02)
 - ``compare``: train variants over several seeds and plot mean and spread (lab 03)
+- ``checkpoints``: save a run atomically every N steps, resume from the newest (lab 05)
 - ``checks``: one check per exercise, called in the cell after it (every lab)
 - ``build``: writes the student notebooks from the solutions (maintainers)
 - ``run``: runs a lab's solution notebook headless with parameters (maintainers)

@@ -109,6 +109,32 @@ def mean_spread(curves: Sequence[Curve], grid: np.ndarray, spread: str = "std"
     raise ValueError(f"spread must be 'std' or 'minmax', got {spread!r}")
 
 
+def mean_over_steps(curve: Curve, start: float, stop: float) -> float:
+    """The mean of a curve over env steps ``start`` to ``stop`` (lab 06): its area / its length.
+
+    The curve is read as linear between its points and flat beyond its ends (``np.interp``), so
+    a run that learns early scores higher than one that reaches the same return late.
+    """
+    x, y = as_curve(*curve)
+    if not stop > start:
+        raise ValueError(f"stop must be above start, got start={start:g}, stop={stop:g}")
+    grid = np.union1d([start, stop], x[(x > start) & (x < stop)])  # exact for a linear curve
+    return float(np.trapezoid(np.interp(grid, x, y), grid) / (stop - start))
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows of ``{column: value}`` (the same columns in each) as a markdown table (lab 06)."""
+    if not rows:
+        raise ValueError("no rows to tabulate")
+    columns = list(rows[0])
+    for row in rows:
+        if list(row) != columns:
+            raise ValueError(f"every row needs the columns {columns}, got {list(row)}")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def plot_mean_spread(results: Mapping[str, Sequence[Curve]], window: int = 20,
                      spread: str = "std", points: int = 200, solved_at: float | None = None,
                      ax=None, title: str = "Mean over seeds, shaded spread",

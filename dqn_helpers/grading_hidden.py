@@ -421,3 +421,279 @@ def hidden_hard_update(ref, hard_update, maybe_hard_update) -> None:
             fail(ex, f"{shown} returned {copied!r} with the target "
                      f"{'equal to' if same else 'different from'} the online network; "
                      f"expected a copy exactly when step is a multiple of 7.")
+
+
+# --- lab 05 -------------------------------------------------------------------------------
+
+@hidden("5.1")
+def hidden_nature_cnn(ref, QNetwork) -> None:
+    import torch
+
+    ex = "5.1"
+    torch.manual_seed(5011)
+    want = ref.QNetwork(9, frames=3)
+    got = call(ex, QNetwork, 9, frames=3, shown="QNetwork(n_actions=9, frames=3)")
+    got_params, want_params = list(got.parameters()), list(want.parameters())
+    if [p.shape for p in got_params] != [p.shape for p in want_params]:
+        fail(ex, "QNetwork(n_actions=9, frames=3) does not have the Nature layers for 3 input "
+                 "frames and 9 actions: use the frames and n_actions arguments.")
+    with torch.no_grad():
+        for mine, theirs in zip(got_params, want_params):
+            mine.copy_(theirs)
+        g = torch.Generator().manual_seed(5012)
+        x = torch.randint(0, 256, (5, 3, 84, 84), generator=g, dtype=torch.uint8)
+        for batch, what in ((x, "uint8"), (x.float(), "float")):
+            out = call(ex, got, batch, shown=f"q_network(x) for (5, 3, 84, 84) {what} pixels")
+            if not torch.allclose(out, want(batch), atol=1e-5):
+                fail(ex, f"with the same weights, QNetwork(9, frames=3) gives other Q-values "
+                         f"than the Nature network on {what} pixels.")
+
+
+@hidden("5.2")
+def hidden_frame_replay_memory(ref, FrameReplayMemory) -> None:
+    from dqn_helpers.checks import lab05
+
+    ex = "5.2"
+    played = lab05.play([3, 12, 1, 8, 5, 2, 9], seed=5021, last_unfinished=6)
+    mine = lab05.fill_memory(ex, FrameReplayMemory, 23, played)
+    theirs = lab05.fill_memory(ex, ref.FrameReplayMemory, 23, played)
+    used = theirs.is_transition  # an episode's last-frame slot holds a frame, no transition
+    for name in ("position", "frames", "first", "is_transition", "actions", "rewards",
+                 "terminated"):
+        got, want = np.asarray(getattr(mine, name)), np.asarray(getattr(theirs, name))
+        if name in ("actions", "rewards", "terminated"):
+            got, want = got[used], want[used]
+        if not np.array_equal(got, want):
+            fail(ex, f"after 52 transitions through 23 slots, memory.{name} differs from a "
+                     f"correct memory's.")
+    slots = np.arange(theirs.position - 23 + 3, theirs.position)
+    got = np.asarray(call(ex, mine.stack, slots, shown="memory.stack(slots)"))
+    if not np.array_equal(got, theirs.stack(slots)):
+        fail(ex, "after the ring wrapped, memory.stack(slots) differs from the stacks "
+                 "FrameStackObservation produced.")
+
+
+@hidden("5.3")
+def hidden_learning_signal(ref, learning_signal) -> None:
+    ex = "5.3"
+    rng = np.random.default_rng(5031)
+    for _ in range(40):
+        reward = float(rng.choice([0.0, 1.0, 4.0, 7.0, -1.0, -9.0, 0.25, -0.75, 100.0]))
+        terminated = bool(rng.random() < 0.2)
+        lives = int(rng.integers(0, 6))
+        new_lives = max(0, lives - int(rng.integers(-1, 2)))
+        shown = f"learning_signal({reward}, {terminated}, {lives}, {new_lives})"
+        got = call(ex, learning_signal, reward, terminated, lives, new_lives, shown=shown)
+        want = ref.learning_signal(reward, terminated, lives, new_lives)
+        if not isinstance(got, tuple) or len(got) != 2 or float(got[0]) != want[0] \
+                or bool(got[1]) != want[1]:
+            fail(ex, f"{shown} returned {got!r}, expected {want!r}.")
+
+
+# --- lab 04 -------------------------------------------------------------------------------
+
+@hidden("4.1")
+def hidden_cart_crop(ref, CartCrop) -> None:
+    from dqn_helpers.checks import lab04
+
+    ex = "4.1"
+    rng = np.random.default_rng(4011)
+    env = lab04.cartpole(seed=4011)
+    try:
+        mine = call(ex, CartCrop, env, 36, 54, shown="CartCrop(env, height=36, width=54)")
+        theirs = ref.CartCrop(env, 36, 54)
+        for _ in range(8):
+            x, theta = float(rng.uniform(-2.35, 2.35)), float(rng.uniform(-0.2, 0.2))
+            state = lab04.put(env, x, theta)
+            shown = f"a 36x54 CartCrop's observation() with x = {x:.2f}, theta = {theta:.2f}"
+            got = np.asarray(call(ex, mine.observation, state, shown=shown))
+            want = theirs.observation(state)
+            if got.shape != want.shape or got.dtype != np.uint8 \
+                    or np.abs(got.astype(float) - want).mean() > 8:
+                fail(ex, f"{shown} does not match the expected window (shape {want.shape}, "
+                         f"uint8, the cart in the middle).")
+    finally:
+        env.close()
+
+
+@hidden("4.2")
+def hidden_make_pixel_env(ref, make_pixel_env) -> None:
+    ex = "4.2"
+    rng = np.random.default_rng(4021)
+    for k in (2, 5):
+        shown = f"make_pixel_env(k={k})"
+        mine, theirs = call(ex, make_pixel_env, k, shown=shown), ref.make_pixel_env(k)
+        try:
+            for episode in range(2):  # the second reset must not keep the first episode's frames
+                got, _ = call(ex, mine.reset, seed=4021 + episode, shown=f"{shown}.reset()")
+                want, _ = theirs.reset(seed=4021 + episode)
+                for step in range(40):
+                    got, want = np.asarray(got), np.asarray(want)
+                    if got.shape != want.shape or \
+                            np.abs(got.astype(float) - want).mean(axis=(1, 2)).max() > 8:
+                        fail(ex, f"{shown}: after reset and {step} step(s) of episode "
+                                 f"{episode + 1}, the stack differs from the last {k} windows, "
+                                 f"oldest first.")
+                    action = int(rng.integers(2))
+                    got = mine.step(action)[0]
+                    want, _, done, cut, _ = theirs.step(action)
+                    if done or cut:
+                        break
+        finally:
+            mine.close()
+            theirs.close()
+
+
+@hidden("4.3")
+def hidden_pixel_q_network(ref, PixelQNetwork) -> None:
+    import torch
+
+    from dqn_helpers.checks import lab04
+
+    ex = "4.3"
+    g = torch.Generator().manual_seed(4031)
+    for shape, n_actions in (((2, 36, 54), 3), ((6, 52, 80), 4)):
+        shown = f"PixelQNetwork(obs_shape={shape}, n_actions={n_actions})"
+        net = call(ex, PixelQNetwork, shape, n_actions, shown=shown)
+        pixels = torch.randint(0, 256, (5, *shape), generator=g, dtype=torch.uint8)
+        q_uint8 = call(ex, net, pixels, shown=f"{shown} on a uint8 batch of 5")
+        q_float = call(ex, net, pixels.float(), shown=f"{shown} on the same batch as float32")
+        if not isinstance(q_uint8, torch.Tensor) or tuple(q_uint8.shape) != (5, n_actions) \
+                or q_uint8.dtype != torch.float32:
+            fail(ex, f"{shown} should return float32 Q-values of shape (5, {n_actions}).")
+        if not torch.allclose(q_uint8, q_float, atol=1e-5):
+            fail(ex, f"{shown} gives different Q-values for the same pixels as uint8 and as "
+                     f"float32.")
+        conv, seen = lab04._first_conv(net), []
+        if conv is None:
+            fail(ex, f"{shown} has no nn.Conv2d layer.")
+        hook = conv.register_forward_pre_hook(lambda module, args, seen=seen:
+                                              seen.append(args[0]))
+        try:
+            call(ex, net, torch.full((1, *shape), 255, dtype=torch.uint8), shown=shown)
+        finally:
+            hook.remove()
+        if not seen or float(seen[0].max()) > 1.0:
+            fail(ex, f"{shown}: an all-white uint8 input reached the first convolution "
+                     f"unscaled; divide the pixels by 255 inside forward.")
+
+
+# --- lab 06 -------------------------------------------------------------------------------
+
+@hidden("6.1")
+def hidden_double_td_target(ref, double_td_target) -> None:
+    ex = "6.1"
+    for seed, gamma in ((6011, 0.97), (6012, 0.5)):
+        q_net, target_net = _mlp(6, 4, seed), _mlp(6, 4, seed + 100)
+        batch = _lab02_batch(ref, 20, 6, 4, seed)
+        shown = f"double_td_target(...) on 20 transitions, 4 actions, gamma={gamma}"
+        got = call(ex, double_td_target, batch.rewards, batch.next_obs, batch.terminated, q_net,
+                   target_net, gamma, shown=shown)
+        expected = ref.double_td_target(batch.rewards, batch.next_obs, batch.terminated, q_net,
+                                        target_net, gamma)
+        if not np.allclose(as_array(ex, got, shown), expected.numpy(), atol=1e-5):
+            fail(ex, f"{shown} does not match the Double DQN target.")
+
+
+@hidden("6.2")
+def hidden_dueling_q_network(ref, DuelingQNetwork) -> None:
+    import torch
+
+    from dqn_helpers.checks.lab06 import _heads, _streams
+
+    ex = "6.2"
+    torch.manual_seed(6002)
+    shown = "DuelingQNetwork(7, 3, hidden=64) on a batch of 13"
+    net = call(ex, DuelingQNetwork, 7, 3, 64, shown=shown)
+    value_head, advantage_head = _heads(net, 3)
+    if value_head is None or advantage_head is None:
+        fail(ex, f"{shown}: no value head (1 output) or no advantage head (3 outputs).")
+    x = torch.randn(13, 7) * 3
+    out, v, a = call(ex, _streams, net, value_head, advantage_head, x, shown=shown)
+    if v is None or a is None or tuple(out.shape) != (13, 3) or not torch.allclose(
+            out.detach(), v + a - a.mean(dim=1, keepdim=True), atol=1e-5):
+        fail(ex, f"{shown} does not return V + A - mean over the actions of A.")
+
+
+@hidden("6.3")
+def hidden_sum_tree(ref, SumTree) -> None:
+    ex = "6.3"
+    rng = np.random.default_rng(6003)
+    for capacity in (1_000, 3):
+        mine, theirs = call(ex, SumTree, capacity, shown=f"SumTree({capacity})"), \
+            ref.SumTree(capacity)
+        for _ in range(5):  # batches with repeated slots (the same priority each time)
+            slots = rng.integers(capacity, size=min(capacity, 40))
+            priorities = rng.random(capacity)[slots] * 10
+            call(ex, mine.update, slots, priorities, shown=f"update(...) on SumTree({capacity})")
+            theirs.update(slots, priorities)
+        if not np.isclose(mine.total, theirs.total):
+            fail(ex, f"after 5 batched updates of SumTree({capacity}) the total is "
+                     f"{fmt(float(mine.total))}, expected {fmt(theirs.total)}.")
+        values = rng.uniform(0, theirs.total, size=200)
+        got = call(ex, mine.find, values.copy(), shown=f"find(200 values) on SumTree({capacity})")
+        if not np.array_equal(np.asarray(got), theirs.find(values)):
+            fail(ex, f"find on SumTree({capacity}) picked other slots than the prefix sums give.")
+
+
+@hidden("6.4")
+def hidden_prioritized_replay_memory(ref, PrioritizedReplayMemory) -> None:
+    import torch
+
+    ex = "6.4"
+    rng = np.random.default_rng(6004)
+    args = (50, 4, 0.7, 0.05)
+    mine = call(ex, PrioritizedReplayMemory, *args, shown="PrioritizedReplayMemory(50, 4, 0.7, 0.05)")
+    theirs = ref.PrioritizedReplayMemory(*args)
+    for step in range(30):
+        transition = (rng.normal(size=4).astype(np.float32), int(rng.integers(2)), float(step),
+                      rng.normal(size=4).astype(np.float32), bool(rng.random() < 0.1))
+        call(ex, mine.add, *transition, shown="add(...)")
+        theirs.add(*transition)
+        if step % 10 == 9:
+            slots, errors = rng.integers(len(theirs), size=8), rng.normal(size=8) * 3
+            call(ex, mine.update_priorities, slots, errors.copy(), shown="update_priorities(...)")
+            theirs.update_priorities(slots, errors)
+    leaves = np.arange(30)
+    if not np.allclose(mine.tree.priority(leaves), theirs.tree.priority(leaves)):
+        fail(ex, "after 30 add() and 3 update_priorities() calls (alpha=0.7, eps=0.05) the "
+                 "priorities differ from (|td_error| + eps) ** alpha and max_priority.")
+    np.random.seed(6004)
+    out = call(ex, mine.sample, 12, 0.6, shown="sample(12, beta=0.6)")
+    _, indices, weights = out
+    p = theirs.tree.priority(np.asarray(indices)) / theirs.tree.total
+    expected = (30 * p) ** -0.6
+    if not isinstance(weights, torch.Tensor) or not np.allclose(
+            weights.numpy(), expected / expected.max(), atol=1e-5):
+        fail(ex, "sample(12, beta=0.6): the weights are not (N * P(i)) ** -beta / max.")
+
+
+@hidden("6.5")
+def hidden_learn_step_weighted(ref, learn_step) -> None:
+    import copy
+
+    import torch
+
+    ex = "6.5"
+    for seed, double in ((6051, True), (6052, False)):
+        q_net, target_net = _mlp(5, 3, seed), _mlp(5, 3, seed + 1)
+        ref_net = copy.deepcopy(q_net)
+        batch = _lab02_batch(ref, 16, 5, 3, seed)
+        weights = torch.rand(16, generator=torch.Generator().manual_seed(seed))
+        weights = weights / weights.max()
+        opt = torch.optim.SGD(q_net.parameters(), lr=0.03)
+        ref_opt = torch.optim.SGD(ref_net.parameters(), lr=0.03)
+        shown = f"learn_step(..., gamma=0.95, weights, double={double}) on 16 transitions"
+        out = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, weights.clone(), double,
+                   shown=shown)
+        loss, td_errors = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.95, weights,
+                                         double)
+        if not (isinstance(out, tuple) and len(out) == 2) or \
+                not np.isclose(float(out[0]), loss, rtol=1e-4) or \
+                not np.allclose(np.abs(as_array(ex, out[1], shown)), np.abs(td_errors),
+                                atol=1e-5):
+            fail(ex, f"{shown}: the loss or the TD errors differ from the weighted learning "
+                     f"step's.")
+        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+                                                                    ref_net.parameters())):
+            fail(ex, f"after {shown} the weights differ from a correct step.")

@@ -90,3 +90,23 @@ def test_plot_mean_spread_draws_a_line_and_a_band_per_variant():
     assert labels == ["a (3 seeds)", "b (3 seeds)", "solved (200)"]
     assert len(ax.collections) == 2  # one shaded band per variant
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_mean_over_steps_is_the_area_over_the_length():
+    curve = (np.array([0.0, 100.0]), np.array([0.0, 10.0]))  # a line from 0 to 10
+    assert compare.mean_over_steps(curve, 0, 100) == pytest.approx(5.0)
+    assert compare.mean_over_steps(curve, 0, 200) == pytest.approx(7.5)  # flat 10 beyond the end
+    early = (np.array([10.0, 20.0, 100.0]), np.array([0.0, 10.0, 10.0]))
+    late = (np.array([10.0, 90.0, 100.0]), np.array([0.0, 10.0, 10.0]))
+    assert compare.mean_over_steps(early, 0, 100) > compare.mean_over_steps(late, 0, 100)
+    with pytest.raises(ValueError, match="stop must be above start"):
+        compare.mean_over_steps(curve, 50, 50)
+
+
+def test_markdown_table_has_a_header_and_a_row_per_dict():
+    text = compare.markdown_table([{"variant": "a", "steps": 1}, {"variant": "b", "steps": 2}])
+    assert text.splitlines() == ["| variant | steps |", "|---|---|", "| a | 1 |", "| b | 2 |"]
+    with pytest.raises(ValueError, match="every row needs the columns"):
+        compare.markdown_table([{"a": 1}, {"b": 2}])
+    with pytest.raises(ValueError, match="no rows"):
+        compare.markdown_table([])

@@ -13,5 +13,5 @@ from .conftest import ROOT
 def test_lab_runs_top_to_bottom_at_ci_size(lab, tmp_path):
     out = run(lab, seed=0, out=tmp_path / lab, params=CI_PARAMETERS[lab], root=ROOT)
     metrics = read_metrics(out)
-    assert metrics["final_eval_episodes"] == 100
+    assert metrics["final_eval_episodes"] == CI_PARAMETERS[lab].get("EVAL_EPISODES", 100)
     assert metrics["env_steps"] <= CI_PARAMETERS[lab].get("TOTAL_STEPS", metrics["env_steps"])

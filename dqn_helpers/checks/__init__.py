@@ -31,6 +31,23 @@ from dqn_helpers.checks.lab03 import (
     check_huber,
     check_learn_step_clipped,
 )
+from dqn_helpers.checks.lab04 import (
+    check_cart_crop,
+    check_make_pixel_env,
+    check_pixel_q_network,
+)
+from dqn_helpers.checks.lab05 import (
+    check_frame_replay_memory,
+    check_learning_signal,
+    check_nature_cnn,
+)
+from dqn_helpers.checks.lab06 import (
+    check_double_td_target,
+    check_dueling_q_network,
+    check_learn_step_weighted,
+    check_prioritized_replay_memory,
+    check_sum_tree,
+)
 
 __all__ = [
     "REGISTRY", "CheckError", "NotImplementedYet", "names_for",
@@ -40,4 +57,8 @@ __all__ = [
     "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
     "check_td_target", "check_learn_step", "check_soft_update",
     "check_huber", "check_learn_step_clipped", "check_hard_update",
+    "check_cart_crop", "check_make_pixel_env", "check_pixel_q_network",
+    "check_nature_cnn", "check_frame_replay_memory", "check_learning_signal",
+    "check_double_td_target", "check_dueling_q_network", "check_sum_tree",
+    "check_prioritized_replay_memory", "check_learn_step_weighted",
 ]

@@ -1,0 +1,108 @@
+"""Lab 05's speed on this machine: env steps per second, alone and while training.
+
+    python benchmarks/throughput.py --threads 1 2
+
+Breakout has no "steps to solve" within a CPU budget (benchmark.py's measure), so lab 05 is
+measured by its throughput instead, with the solution notebook's own code (its definitions are
+loaded, nothing is copied):
+
+- **env only**: ``make_breakout`` (the full preprocessing chain) stepped with random actions;
+- **training**: the notebook's ``train`` (epsilon-greedy acting through the network, the
+  frame-once replay memory, a gradient step on a batch of 32 every 4 env steps, the target
+  copy, a checkpoint at the end), timed over its learning phase: the time of a run of
+  ``learning_starts + steps`` env steps minus that of a run of ``learning_starts`` steps.
+
+Each figure is measured with ``torch.set_num_threads(n)`` for each ``n`` given. The load
+average is printed before and after: on a shared machine the figures move with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lab05():
+    """The solution notebook's definitions (functions, classes, the Config), as a namespace."""
+    from dqn_helpers.notebook import load_definitions
+
+    (path,) = sorted((ROOT / "solutions").glob("05_*.ipynb"))
+    return load_definitions(path)
+
+
+def env_steps_per_second(ns: dict, steps: int, seed: int = 0) -> float:
+    env = ns["make_breakout"](seed=seed)
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(4)))
+        if terminated or truncated:
+            env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def train_seconds(ns: dict, total_steps: int, learning_starts: int) -> float:
+    cfg = replace(ns["Config"](), total_steps=total_steps, learning_starts=learning_starts,
+                  buffer_size=max(total_steps, 10_000), checkpoint_every=total_steps)
+    with tempfile.TemporaryDirectory() as folder:
+        _, result = ns["train"](cfg, Path(folder), torch.device("cpu"), show=False)
+    return result["train_wall_seconds"]
+
+
+def training_steps_per_second(ns: dict, steps: int, learning_starts: int) -> float:
+    filling = train_seconds(ns, learning_starts, learning_starts)
+    full = train_seconds(ns, learning_starts + steps, learning_starts)
+    return steps / (full - filling)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--env-steps", type=int, default=5_000)
+    parser.add_argument("--train-steps", type=int, default=2_000,
+                        help="env steps of the learning phase timed (a gradient step every 4)")
+    parser.add_argument("--learning-starts", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.threads):
+        parser.error("--threads takes positive numbers")
+    ns = lab05()
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"{os.getloadavg()[2]:.2f}", file=sys.stderr)
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        env_rate = env_steps_per_second(ns, args.env_steps)
+        train_rate = training_steps_per_second(ns, args.train_steps, args.learning_starts)
+        rows.append((threads, env_rate, train_rate))
+        print(f"threads {threads}: env only {env_rate:,.0f} steps/s, training "
+              f"{train_rate:,.1f} steps/s", file=sys.stderr)
+    load = os.getloadavg()
+    print("\n| torch threads | env only, steps/s | training, env steps/s | "
+          "10M steps at that rate |")
+    print("|---|---|---|---|")
+    for threads, env_rate, train_rate in rows:
+        print(f"| {threads} | {env_rate:,.0f} | {train_rate:,.1f} | "
+              f"{10_000_000 / train_rate / 86_400:,.1f} days |")
+    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, torch {torch.__version__}, numpy "
+          f"{np.__version__}; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
