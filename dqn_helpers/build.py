@@ -151,6 +151,15 @@ def _generated(cell) -> str | None:
     return cell.metadata.get("dqn_labs", {}).get("generated")
 
 
+def refuse_hand_made_stamps(nb, where: str) -> None:
+    """Raise ``BuildError`` on an authored Colab badge or setup cell: the build adds its own."""
+    for index, cell in enumerate(nb.cells):
+        if _generated(cell) is None and ("colab-badge.svg" in cell.source
+                                         or cell.source.strip() == SETUP_SOURCE.strip()):
+            raise BuildError(f"{where}, cell {index}: a Colab badge or setup cell written by "
+                             "hand; the build adds both itself: delete this cell")
+
+
 def stamp(nb, folder: str, filename: str, lab: int, name: str):
     """Normalise a notebook: the badge first, the setup cell as first code cell, no outputs."""
     cells = [_clean(c, i) for i, c in enumerate(nb.cells) if _generated(c) is None]
@@ -211,6 +220,7 @@ def plan(root: Path) -> dict[Path, str]:
         except Exception as error:
             raise BuildError(f"{path}: not a readable notebook ({error})") from error
         find_exercises(nb, str(path.relative_to(root)), lab)
+        refuse_hand_made_stamps(nb, str(path.relative_to(root)))
         files[path] = dumps(stamp(nb, "solutions", path.name, lab, name))
         files[root / "notebooks" / path.name] = dumps(student_version(nb, path.name, lab, name))
     return files

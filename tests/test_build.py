@@ -123,6 +123,10 @@ OK = "def f():\n    ### YOUR CODE HERE ### Exercise 7.1: write f\n    return 1\n
     ([code("### YOUR CODE HERE ###\nx = 1\n### END ###")], "cell 0, line 1: the marker must read"),
     ([code("### YOUR CODE HERE ### Exercise 3.1: x\nx = 1\n### END ###")],
      "exercise 3.1 in lab 07"),
+    ([markdown("# Lab 07"), markdown(build.badge_source("solutions", "07_broken.ipynb"))],
+     "cell 1: a Colab badge or setup cell written by hand"),
+    ([markdown("# Lab 07"), code(OK), code(build.SETUP_SOURCE)],
+     "cell 2: a Colab badge or setup cell written by hand"),
 ])
 def test_broken_sources_are_refused_naming_notebook_cell_and_line(tmp_path, capsys, cells, message):
     course = broken_course(tmp_path, cells)
