@@ -5,8 +5,8 @@ CI_PARAMETERS: dict[str, dict] = {
     "03": {"TOTAL_STEPS": 5_000, "COMPARE_SEEDS": 2, "COMPARE_STEPS": 5_000},
     # Lab 04 at full size trains for up to 10 minutes (pixels: a CNN, a frame rendered per step).
     "04": {"TOTAL_STEPS": 3_000},
-    # Lab 05 as shipped took 9 minutes at load 4-6 (a CPU demonstration); this size takes
-    # under 2 minutes with a 10-game evaluation. It still learns, checkpoints and resumes.
+    # Lab 05 as shipped takes about 3 minutes on an idle machine (a CPU demonstration); this size
+    # takes under a minute with a 10-game evaluation. It still learns, checkpoints and resumes.
     "05": {"TOTAL_STEPS": 1_200, "LEARNING_STARTS": 400, "BUFFER_SIZE": 2_000,
            "CHECKPOINT_EVERY": 400, "EVAL_EPISODES": 10},
     # Lab 06 as shipped takes about 8 minutes (five variants over three seeds; 16 under load 5).

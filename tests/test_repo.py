@@ -34,3 +34,18 @@ def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_reports_a_benchmark_for_every_training_lab():
+    readme = (ROOT / "README.md").read_text()
+    benchmark = readme[readme.index("\n## Benchmark"):]
+    benchmark = benchmark[:benchmark.index("\n## ", 1)]
+    sections = dict(re.findall(r"\n### Lab (\d\d)\b.*?\n(.*?)(?=\n### |\Z)", benchmark, re.S))
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        if "write_metrics(" not in path.read_text():
+            continue  # labs 00 and 01 train nothing
+        lab = path.name[:2]
+        assert lab in sections, f"README: no '### Lab {lab}' subsection under '## Benchmark'"
+        command = re.search(r"```\n(.*\n)*?python benchmarks/", sections[lab])
+        assert command, f"README, lab {lab}: no benchmark command"
+        assert "| " in sections[lab], f"README, lab {lab}: no measured table"
