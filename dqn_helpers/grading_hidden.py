@@ -226,6 +226,29 @@ def _lab02_batch(ref, n: int, obs_dim: int, n_actions: int, seed: int):
                      (torch.rand(n, generator=g) < 0.3).float())
 
 
+def _learners(ref, seeds: tuple[int, int], n: int, obs_dim: int, n_actions: int,
+              batch_seed: int, lr: float):
+    """The set-up of a learning-step check (labs 02, 03, 06): an online network and its target,
+    a copy of the online one for the reference's step, a batch, and an SGD optimiser for each
+    of the two online networks."""
+    import copy
+
+    import torch
+
+    q_net, target_net = _mlp(obs_dim, n_actions, seeds[0]), _mlp(obs_dim, n_actions, seeds[1])
+    ref_net = copy.deepcopy(q_net)
+    batch = _lab02_batch(ref, n, obs_dim, n_actions, batch_seed)
+    return (q_net, target_net, ref_net, batch, torch.optim.SGD(q_net.parameters(), lr=lr),
+            torch.optim.SGD(ref_net.parameters(), lr=lr))
+
+
+def _same_weights(net, other) -> bool:
+    import torch
+
+    return all(torch.allclose(a, b, atol=1e-5) for a, b in zip(net.parameters(),
+                                                                other.parameters()))
+
+
 @hidden("2.1")
 def hidden_q_network(ref, QNetwork) -> None:
     import torch
@@ -326,24 +349,16 @@ def hidden_td_target(ref, td_target) -> None:
 
 @hidden("2.6")
 def hidden_learn_step(ref, learn_step) -> None:
-    import copy
-
-    import torch
-
     ex = "2.6"
-    q_net, target_net = _mlp(5, 3, seed=2061), _mlp(5, 3, seed=2062)
-    ref_net = copy.deepcopy(q_net)
-    batch = _lab02_batch(ref, 10, 5, 3, seed=2006)
-    opt = torch.optim.SGD(q_net.parameters(), lr=0.03)
-    ref_opt = torch.optim.SGD(ref_net.parameters(), lr=0.03)
+    q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (2061, 2062), 10, 5, 3,
+                                                                batch_seed=2006, lr=0.03)
     for step in range(3):
         shown = f"learn_step(...) step {step + 1} on 10 transitions with 3 actions"
         loss = call(ex, learn_step, q_net, target_net, opt, batch, 0.97, shown=shown)
         expected = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.97)
         if not np.isclose(float(loss), expected, rtol=1e-4):
             fail(ex, f"{shown}: loss {fmt(float(loss))}, expected {fmt(expected)}.")
-    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
-                                                                ref_net.parameters())):
+    if not _same_weights(q_net, ref_net):
         fail(ex, "after three learning steps the weights differ from three correct steps.")
 
 
@@ -382,25 +397,17 @@ def hidden_huber(ref, huber) -> None:
 
 @hidden("3.2")
 def hidden_learn_step_clipped(ref, learn_step) -> None:
-    import copy
-
-    import torch
-
     ex = "3.2"
-    q_net, target_net = _mlp(8, 4, seed=3021), _mlp(8, 4, seed=3022)
-    ref_net = copy.deepcopy(q_net)
-    batch = _lab02_batch(ref, 12, 8, 4, seed=3002)
+    q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (3021, 3022), 12, 8, 4,
+                                                                batch_seed=3002, lr=0.02)
     batch = batch._replace(rewards=batch.rewards * 20)  # large errors: clipping matters
-    opt = torch.optim.SGD(q_net.parameters(), lr=0.02)
-    ref_opt = torch.optim.SGD(ref_net.parameters(), lr=0.02)
     for step, max_norm in enumerate((0.3, 5.0, 0.05)):
         shown = f"learn_step(..., gamma=0.95, max_grad_norm={max_norm}), step {step + 1}"
         loss = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, max_norm, shown=shown)
         expected = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.95, max_norm)
         if not np.isclose(float(loss), expected, rtol=1e-4):
             fail(ex, f"{shown}: loss {fmt(float(loss))}, expected {fmt(expected)}.")
-        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
-                                                                    ref_net.parameters())):
+        if not _same_weights(q_net, ref_net):
             fail(ex, f"after {shown} the weights differ from a correct clipped step.")
 
 
@@ -564,15 +571,11 @@ def hidden_pixel_q_network(ref, PixelQNetwork) -> None:
         if not torch.allclose(q_uint8, q_float, atol=1e-5):
             fail(ex, f"{shown} gives different Q-values for the same pixels as uint8 and as "
                      f"float32.")
-        conv, seen = lab04._first_conv(net), []
+        conv = lab04._first_conv(net)
         if conv is None:
             fail(ex, f"{shown} has no nn.Conv2d layer.")
-        hook = conv.register_forward_pre_hook(lambda module, args, seen=seen:
-                                              seen.append(args[0]))
-        try:
+        with lab04.inputs_of(conv) as seen:
             call(ex, net, torch.full((1, *shape), 255, dtype=torch.uint8), shown=shown)
-        finally:
-            hook.remove()
         if not seen or float(seen[0].max()) > 1.0:
             fail(ex, f"{shown}: an all-white uint8 input reached the first convolution "
                      f"unscaled; divide the pixels by 255 inside forward.")
@@ -670,19 +673,15 @@ def hidden_prioritized_replay_memory(ref, PrioritizedReplayMemory) -> None:
 
 @hidden("6.5")
 def hidden_learn_step_weighted(ref, learn_step) -> None:
-    import copy
-
     import torch
 
     ex = "6.5"
     for seed, double in ((6051, True), (6052, False)):
-        q_net, target_net = _mlp(5, 3, seed), _mlp(5, 3, seed + 1)
-        ref_net = copy.deepcopy(q_net)
-        batch = _lab02_batch(ref, 16, 5, 3, seed)
+        q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (seed, seed + 1), 16,
+                                                                    5, 3, batch_seed=seed,
+                                                                    lr=0.03)
         weights = torch.rand(16, generator=torch.Generator().manual_seed(seed))
         weights = weights / weights.max()
-        opt = torch.optim.SGD(q_net.parameters(), lr=0.03)
-        ref_opt = torch.optim.SGD(ref_net.parameters(), lr=0.03)
         shown = f"learn_step(..., gamma=0.95, weights, double={double}) on 16 transitions"
         out = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, weights.clone(), double,
                    shown=shown)
@@ -694,6 +693,5 @@ def hidden_learn_step_weighted(ref, learn_step) -> None:
                                 atol=1e-5):
             fail(ex, f"{shown}: the loss or the TD errors differ from the weighted learning "
                      f"step's.")
-        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
-                                                                    ref_net.parameters())):
+        if not _same_weights(q_net, ref_net):
             fail(ex, f"after {shown} the weights differ from a correct step.")

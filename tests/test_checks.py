@@ -51,3 +51,25 @@ def test_check_reports_a_stub_as_not_implemented(lab, exercise):
     ns = namespace(next((ROOT / "notebooks").glob(f"{lab}_*.ipynb")))
     with pytest.raises(checks.NotImplementedYet, match=rf"^Exercise {re.escape(exercise)}: not implemented yet"):
         run_check(exercise, ns)
+
+
+def test_a_layer_that_forward_never_uses_is_named():
+    import torch
+
+    from dqn_helpers.checks._core import require_gradients
+
+    class Unused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.spare = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.body(x)
+
+    net = Unused()
+    with pytest.raises(checks.CheckError, match=r"Exercise 9\.9: no gradient reached "
+                                                r"\['spare\.weight', 'spare\.bias'\]"):
+        require_gradients("9.9", net, net(torch.ones(4, 3)))
+    net.zero_grad()
+    net.spare = torch.nn.Identity()
+    require_gradients("9.9", net, net(torch.ones(4, 3)))  # every parameter reached: no error

@@ -70,6 +70,14 @@ def call(exercise: str, fn: Callable, *args, shown: str | None = None, **kwargs)
                          f"{error}") from error
 
 
+def require_gradients(exercise: str, net: Any, out: Any) -> None:
+    """Backpropagate ``out.sum()`` through ``net``; fail naming the parameters it never reached."""
+    out.sum().backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None]
+    if missing:
+        fail(exercise, f"no gradient reached {missing}: use every layer in forward().")
+
+
 def passed(exercise: str, message: str = "") -> None:
     print(f"\u2714 Exercise {exercise} passed" + (f": {message}" if message else "."))
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dqn_helpers.checks._core import call, fail, fmt, passed, register
+from dqn_helpers.checks._core import call, fail, fmt, passed, register, require_gradients
 
 
 def small_net(obs_dim: int = 3, n_actions: int = 2, seed: int = 0, hidden: int = 8,
@@ -86,10 +86,7 @@ def check_q_network(QNetwork) -> None:
     if out.min().item() >= 0:
         fail(ex, "every Q-value came out >= 0 on 512 random inputs: the output layer must be "
                  "linear (no ReLU or other activation after it), since Q-values can be negative.")
-    out.sum().backward()
-    missing = [name for name, p in net.named_parameters() if p.grad is None]
-    if missing:
-        fail(ex, f"no gradient reached {missing}: use every layer in forward().")
+    require_gradients(ex, net, out)
     passed(ex, f"{len(linears)} linear layers, output (batch, n_actions)")
 
 

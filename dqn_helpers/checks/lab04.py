@@ -8,6 +8,7 @@ screen's edge), in grayscale, shrunk with ``cv2.INTER_AREA``, as ``uint8``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import cv2
@@ -24,6 +25,7 @@ from dqn_helpers.checks._core import (
     fmt,
     passed,
     register,
+    require_gradients,
 )
 
 TOP, CROP_HEIGHT, CROP_WIDTH = 160, 160, 240  # the window, in screen pixels (lab 04)
@@ -277,6 +279,17 @@ def _check_stack(ex: str, env: gym.Env, k: int, shown: str) -> None:
 
 
 # ---------------------------------------------------------------- 4.3 the CNN
+@contextlib.contextmanager
+def inputs_of(module: nn.Module):
+    """A list of the inputs ``module`` receives while the ``with`` block runs (detached)."""
+    seen: list[torch.Tensor] = []
+    hook = module.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()))
+    try:
+        yield seen
+    finally:
+        hook.remove()
+
+
 def _first_conv(net: nn.Module) -> nn.Conv2d | None:
     return next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
 
@@ -341,10 +354,7 @@ def check_pixel_q_network(PixelQNetwork) -> None:
                      "obs itself when obs is already float32): a batch from the replay memory "
                      "would be scaled again at its next use. Compute x = obs.float() / 255, a "
                      "new tensor.")
-        seen = []
-        hook = conv.register_forward_pre_hook(lambda module, args, seen=seen:
-                                              seen.append(args[0].detach()))
-        try:
+        with inputs_of(conv) as seen:
             try:
                 out = _q_values(ex, net, pixels, f"{shown} on the same batch as uint8",
                                 n_actions)
@@ -353,8 +363,6 @@ def check_pixel_q_network(PixelQNetwork) -> None:
             except CheckError as error:
                 fail(ex, f"{error} -- the network must take raw uint8 pixels (what the replay "
                          f"memory stores): convert them in forward with obs.float() / 255.")
-        finally:
-            hook.remove()
         if seen and (seen[0].dtype != torch.float32 or seen[0].max() > 1.0):
             fail(ex, f"the first convolution received values up to {float(seen[0].max()):.0f} "
                      f"(dtype {seen[0].dtype}): in forward, convert to float and divide by "
@@ -362,10 +370,7 @@ def check_pixel_q_network(PixelQNetwork) -> None:
         if not torch.allclose(out, out_float, atol=1e-5):
             fail(ex, "the Q-values of a uint8 batch and of the same pixels as float32 differ: "
                      "treat both the same, obs.float() / 255.")
-        out.sum().backward()
-        frozen = [name for name, p in net.named_parameters() if p.grad is None]
-        if frozen:
-            fail(ex, f"no gradient reached {frozen[0]}: every layer must be used in forward.")
+        require_gradients(ex, net, out)
         _check_output_layer(ex, net, pixels, shown)
     passed(ex, "(batch, n_actions) float32 Q-values from uint8 frames scaled inside, sized "
                "from obs_shape, a linear output")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dqn_helpers.checks._core import call, fail, fmt, passed, register
+from dqn_helpers.checks._core import call, fail, fmt, passed, register, require_gradients
 from dqn_helpers.checks.lab02 import _batch, _tensor, check_loss_and_target, small_net
 
 ONLINE_SEED, TARGET_SEED = 3, 1  # small_net(3, 3, seed): greedy actions differ on all of _batch()
@@ -206,10 +206,7 @@ def check_dueling_q_network(DuelingQNetwork) -> None:
                  "not change when A moves by a constant (that is why the mean is subtracted).")
     if not torch.allclose(raised, out + 5.0, atol=1e-4):
         fail(ex, "adding 5 to V(s) should raise every Q-value by exactly 5.")
-    out.sum().backward()
-    missing = [name for name, p in net.named_parameters() if p.grad is None]
-    if missing:
-        fail(ex, f"no gradient reached {missing}: use every layer in forward().")
+    require_gradients(ex, net, out)
     passed(ex, "a shared body, a value stream and an advantage stream, Q = V + A - mean_a A")
 
 
