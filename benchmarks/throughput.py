@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,16 +28,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchmark import ROOT, machine  # benchmarks/benchmark.py: the same machine line
 
-ROOT = Path(__file__).resolve().parents[1]
+from dqn_helpers.compare import markdown_table
+from dqn_helpers.notebook import load_definitions
+from dqn_helpers.run import find_lab
+
+
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def lab05():
     """The solution notebook's definitions (functions, classes, the Config), as a namespace."""
-    from dqn_helpers.notebook import load_definitions
-
-    (path,) = sorted((ROOT / "solutions").glob("05_*.ipynb"))
-    return load_definitions(path)
+    return load_definitions(find_lab(ROOT, "05"))
 
 
 def env_steps_per_second(ns: dict, steps: int, seed: int = 0) -> float:
@@ -81,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < 1 for n in args.threads):
         parser.error("--threads takes positive numbers")
     ns = lab05()
-    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
-          f"{os.getloadavg()[2]:.2f}", file=sys.stderr)
+    print(f"load average before: {load_average()}", file=sys.stderr)
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -91,16 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((threads, env_rate, train_rate))
         print(f"threads {threads}: env only {env_rate:,.0f} steps/s, training "
               f"{train_rate:,.1f} steps/s", file=sys.stderr)
-    load = os.getloadavg()
-    print("\n| torch threads | env only, steps/s | training, env steps/s | "
-          "10M steps at that rate |")
-    print("|---|---|---|---|")
-    for threads, env_rate, train_rate in rows:
-        print(f"| {threads} | {env_rate:,.0f} | {train_rate:,.1f} | "
-              f"{10_000_000 / train_rate / 86_400:,.1f} days |")
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, torch {torch.__version__}, numpy "
-          f"{np.__version__}; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("\n" + markdown_table([
+        {"torch threads": threads, "env only, steps/s": f"{env_rate:,.0f}",
+         "training, env steps/s": f"{train_rate:,.1f}",
+         "10M steps at that rate": f"{10_000_000 / train_rate / 86_400:,.1f} days"}
+        for threads, env_rate, train_rate in rows]))
+    print(f"\nMachine: {machine()}; load average after: {load_average()}")
     return 0
 
 
