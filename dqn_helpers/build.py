@@ -11,11 +11,24 @@ inside a code cell (an exercise in several parts numbers them 2.2a, 2.2b, ...). 
 start with ``# HINT:`` are kept. The build also stamps every notebook (solution and student)
 with its Colab badge, the Colab setup cell and the lab number, and clears outputs, so that
 running it twice changes nothing. ``--check`` writes nothing and fails if anything is stale.
+
+Code that a later lab reuses unchanged is written once, in the lab that teaches it, and copied
+by the build (d2l's ``#@save`` is the model). In the original, a line ``#@save`` right above a
+top-level ``def`` or ``class`` saves that definition under its name. In a later lab, a code cell
+that starts with one or more lines
+
+    #@from 02 import ReplayMemory, epsilon_at
+    #@from 02 import Config as CartPoleConfig
+
+gets, below those lines, each named definition as its solution reads (exercise markers and
+hints dropped), under a one-line heading saying where it comes from. The rest of such a cell
+is the build's: editing the original without rebuilding makes ``--check`` name every stale copy.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import hashlib
 import json
@@ -34,6 +47,10 @@ HINT = "# HINT:"
 START_RE = re.compile(r"^(?P<indent>\s*)### YOUR CODE HERE ###\s*Exercise (?P<lab>\d+)\.(?P<k>\d+[a-z]?):"
                       r"\s*(?P<what>\S.*?)\s*$")
 NAME_RE = re.compile(r"^(?P<lab>\d\d)_(?P<name>[a-z0-9_]+)\.ipynb$")
+SAVE = "#@save"
+FROM_RE = re.compile(r"^#@from (?P<lab>\d\d) import (?P<names>.+?)\s*$")
+IMPORTED_RE = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\s+as\s+(?P<alias>[A-Za-z_]\w*))?$")
+SECTION_RE = re.compile(r"^##\s+(?:\d+\.\s*)?(?P<title>.+?)\s*$", re.MULTILINE)
 
 SETUP_SOURCE = f'''# Setup. In Colab this installs the course package with gymnasium's extras (about a
 # minute); anywhere else it does nothing: install locally as the README says.
@@ -137,6 +154,144 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class Piece:
+    """A definition saved with ``#@save``, as later labs receive it."""
+    lab: int
+    name: str
+    text: str              # the definition's lines, exercise markers and hints dropped
+    exercises: list[str]   # the exercises whose solutions it holds
+    section: str | None    # the lab's section it stands in ("4, The replay memory")
+
+    def heading(self, alias: str | None = None) -> str:
+        where = [f"exercise {', '.join(self.exercises)}"] if self.exercises else []
+        if self.section:
+            where.append(f"section {self.section}")
+        renamed = f"; named {alias} here" if alias and alias != self.name else ""
+        return f"# From lab {self.lab:02d}: {self.name} ({'; '.join(where)}{renamed})"
+
+    def copy(self, alias: str | None = None) -> str:
+        text = self.text
+        if alias and alias != self.name:
+            text = re.sub(rf"^((?:class|def)\s+){self.name}\b", rf"\g<1>{alias}", text, count=1,
+                          flags=re.MULTILINE)
+        return f"{self.heading(alias)}\n{text}"
+
+
+def _python(source: str) -> ast.Module:
+    # IPython magics and shell escapes are not Python: blank them, keeping the line numbers.
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def saved_pieces(nb, where: str, lab: int) -> dict[str, Piece]:
+    """The definitions a notebook marks with ``#@save``; raise ``BuildError`` on a bad marker."""
+    pieces: dict[str, Piece] = {}
+    section = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            headings = [m for m in SECTION_RE.finditer(cell.source)
+                        if not m.group(0).startswith("###")]
+            if headings:
+                title = headings[-1]["title"]
+                number = re.match(r"^##\s+(\d+)\.", headings[-1].group(0))
+                section = f"{number[1]}, {title}" if number else title
+            continue
+        lines = cell.source.splitlines()
+        marks = [n for n, line in enumerate(lines, 1) if line.strip() == SAVE]
+        if not marks:
+            continue
+        if cell.cell_type != "code":
+            raise BuildError(f"{where}, cell {index}: {SAVE} belongs in a code cell")
+        try:
+            tree = _python(cell.source)
+        except SyntaxError as error:
+            raise BuildError(f"{where}, cell {index}: {SAVE} in a cell that is not valid "
+                             f"Python ({error.msg}, line {error.lineno})") from error
+        starts = {}
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                starts[first] = node
+        for mark in marks:
+            node = starts.get(mark + 1)
+            if node is None or lines[mark - 1] != SAVE:
+                raise BuildError(f"{where}, cell {index}, line {mark}: {SAVE} must stand alone, "
+                                 "unindented, right above a top-level def or class")
+            if node.name in pieces:
+                raise BuildError(f"{where}, cell {index}, line {mark}: {node.name} is saved "
+                                 "twice in this lab")
+            body, exercises = [], []
+            for line in lines[mark:node.end_lineno]:
+                match = START_RE.match(line)
+                if match:
+                    exercises.append(f"{int(match['lab'])}.{match['k']}".rstrip("abcdefghij"))
+                elif line.strip() != END and not line.strip().startswith(HINT):
+                    body.append(line)
+            pieces[node.name] = Piece(lab, node.name, "\n".join(body),
+                                      list(dict.fromkeys(exercises)), section)
+    return pieces
+
+
+def copy_requests(cell, where: str) -> list[tuple[int, str, str | None]]:
+    """The ``#@from NN import a, b as c`` lines that start a code cell: [(lab, name, alias)]."""
+    requests = []
+    for number, line in enumerate(cell.source.splitlines(), 1):
+        if not line.startswith("#@from"):
+            break
+        match = FROM_RE.match(line)
+        if not match:
+            raise BuildError(f"{where}, line {number}: write '#@from NN import name, name as "
+                             "alias' (NN: the lab that saves them)")
+        for item in match["names"].split(","):
+            imported = IMPORTED_RE.match(item.strip())
+            if not imported:
+                raise BuildError(f"{where}, line {number}: {item.strip()!r} is not a name "
+                                 "(or 'name as alias')")
+            requests.append((int(match["lab"]), imported["name"], imported["alias"]))
+    return requests
+
+
+def copied_source(cell, where: str, lab: int, library: dict[int, dict[str, Piece]]) -> str:
+    """What a cell that starts with ``#@from`` lines must hold: those lines, then the copies."""
+    requests = copy_requests(cell, where)
+    lines = cell.source.splitlines()
+    directives = lines[:next((n for n, line in enumerate(lines) if not line.startswith("#@from")),
+                             len(lines))]
+    copies = []
+    for source_lab, name, alias in requests:
+        if source_lab >= lab:
+            raise BuildError(f"{where}: lab {lab:02d} copies from lab {source_lab:02d}; a lab "
+                             "copies only from the labs before it")
+        saved = library.get(source_lab, {})
+        if name not in saved:
+            known = ", ".join(saved) or "nothing"
+            raise BuildError(f"{where}: lab {source_lab:02d} does not save {name} (it saves "
+                             f"{known}); mark the definition there with a line {SAVE} above it")
+        copies.append(saved[name].copy(alias))
+    return "\n".join(directives) + "\n" + "\n\n\n".join(copies)
+
+
+def expand_copies(nb, where: str, lab: int, library: dict[int, dict[str, Piece]]) -> list[str]:
+    """Rewrite every copy cell from the saved originals; return what was out of date."""
+    outdated = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.startswith("#@from"):
+            for number, line in enumerate(cell.source.splitlines(), 1):
+                if line.startswith("#@from") and cell.cell_type == "code":
+                    raise BuildError(f"{where}, cell {index}, line {number}: #@from lines must "
+                                     "start their cell")
+            continue
+        expected = copied_source(cell, f"{where}, cell {index}", lab, library)
+        if cell.source != expected:
+            for source_lab, name, alias in copy_requests(cell, where):
+                if library[source_lab][name].copy(alias) not in cell.source:
+                    outdated.append(f"{where}: its copy of lab {source_lab:02d}'s {name} differs "
+                                    "from the original")
+            cell.source = expected
+    return outdated
+
+
 def _clean(cell, index: int):
     cell = copy.deepcopy(cell)
     cell.id = cell.get("id") or f"cell-{index}"
@@ -204,13 +359,13 @@ def dumps(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def plan(root: Path) -> dict[Path, str]:
-    """What the build would write: every solution (normalised) and every student notebook."""
-    solutions = sorted((root / "solutions").glob("*.ipynb"))
-    if not solutions:
+def read_solutions(root: Path) -> list[tuple[Path, int, str, object]]:
+    """(path, lab, name, notebook) of every solution, checked and with its copies expanded."""
+    paths = sorted((root / "solutions").glob("*.ipynb"))
+    if not paths:
         raise BuildError(f"no solution notebooks in {root / 'solutions'}")
-    files: dict[Path, str] = {}
-    for path in solutions:
+    solutions, library = [], {}
+    for path in paths:
         match = NAME_RE.match(path.name)
         if not match:
             raise BuildError(f"{path}: solution notebooks are named NN_short_name.ipynb")
@@ -219,11 +374,33 @@ def plan(root: Path) -> dict[Path, str]:
             nb = nbformat.read(path, as_version=4)
         except Exception as error:
             raise BuildError(f"{path}: not a readable notebook ({error})") from error
-        find_exercises(nb, str(path.relative_to(root)), lab)
-        refuse_hand_made_stamps(nb, str(path.relative_to(root)))
+        where = str(path.relative_to(root))
+        find_exercises(nb, where, lab)
+        refuse_hand_made_stamps(nb, where)
+        library[lab] = saved_pieces(nb, where, lab)
+        solutions.append((path, lab, name, nb))
+    for path, lab, _, nb in solutions:
+        expand_copies(nb, str(path.relative_to(root)), lab, library)
+    return solutions
+
+
+def plan(root: Path) -> dict[Path, str]:
+    """What the build would write: every solution (normalised) and every student notebook."""
+    files: dict[Path, str] = {}
+    for path, lab, name, nb in read_solutions(root):
         files[path] = dumps(stamp(nb, "solutions", path.name, lab, name))
         files[root / "notebooks" / path.name] = dumps(student_version(nb, path.name, lab, name))
     return files
+
+
+def outdated_copies(root: Path) -> list[str]:
+    """One line per copied definition that no longer matches its original."""
+    paths = sorted((root / "solutions").glob("*.ipynb"))
+    notebooks = {int(p.name[:2]): (p, nbformat.read(p, as_version=4)) for p in paths}
+    library = {lab: saved_pieces(nb, str(p.relative_to(root)), lab)
+               for lab, (p, nb) in notebooks.items()}
+    return [line for lab, (p, nb) in notebooks.items()
+            for line in expand_copies(nb, str(p.relative_to(root)), lab, library)]
 
 
 def stale(root: Path) -> list[Path]:
@@ -248,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             bad = stale(root)
             for path in bad:
                 print(f"stale: {path.relative_to(root)}", file=sys.stderr)
+            for line in outdated_copies(root) if bad else []:
+                print(f"stale copy: {line}", file=sys.stderr)
             if bad:
                 print("Run `python -m dqn_helpers.build` and commit the result.", file=sys.stderr)
                 return 1

@@ -3,7 +3,7 @@
 import pytest
 
 from dqn_helpers.run import run
-from dqn_helpers.runs import read_metrics
+from dqn_helpers.metrics import read_metrics
 
 from .ci_parameters import CI_PARAMETERS
 from .conftest import ROOT

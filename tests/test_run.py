@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from dqn_helpers import run as runner
-from dqn_helpers.runs import REQUIRED, read_metrics, write_metrics
+from dqn_helpers.metrics import REQUIRED, read_metrics, write_metrics
 from dqn_helpers.video import decode_video
 
 from .conftest import ROOT

@@ -1,0 +1,133 @@
+"""The bookkeeping of a training loop, the same in every DQN lab (introduced in lab 02).
+
+Besides learning, a training loop shows its progress, plots the returns live, remembers each
+episode's return and the env step at which it ended, and runs the periodic greedy evaluation
+that decides when the task is solved. ``TrainingLog`` does all of that, so that a lab's loop
+shows only the algorithm::
+
+    log = TrainingLog(cfg.total_steps, solved_at=cfg.solved_at, title="DQN on CartPole-v1")
+    for global_step in log.steps():
+        ...                                           # act, step the env, store, learn
+        if log.add(reward, terminated or truncated, eps=epsilon):
+            obs, _ = env.reset()                      # the episode ended
+        if (global_step + 1) % cfg.eval_every == 0 and log.evaluate(q_network, cfg.env_id):
+            break                                     # solved
+    results = log.close()
+
+Without a progress bar or plot (``show=False``) it still records everything:
+
+>>> log = TrainingLog(5, show=False)
+>>> for global_step in log.steps():
+...     log.add(reward=1.0, episode_over=global_step in (1, 4))
+False
+True
+False
+False
+True
+>>> results = log.close()
+>>> results["episode_returns"].tolist(), results["episode_ends"].tolist(), results["env_steps"]
+([2.0, 3.0], [2, 5], 5)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class TrainingLog:
+    """Progress bar, live plot, episode returns and periodic evaluations of one training run.
+
+    ``start_step``, ``previous_returns`` and ``previous_seconds`` continue a run resumed from a
+    checkpoint (lab 05). ``max_minutes`` ends ``steps()`` once that much wall time has passed.
+    """
+
+    def __init__(self, total_steps: int, *, solved_at: float | None = None,
+                 title: str = "Training", show: bool = True, max_minutes: float | None = None,
+                 start_step: int = 0, previous_returns=(), previous_seconds: float = 0.0,
+                 plot_interval: float = 2.0, bar_interval: float = 1.0):
+        self.total_steps, self.start_step = total_steps, start_step
+        self.solved_at, self.title, self.show = solved_at, title, show
+        self.max_minutes, self.previous_seconds = max_minutes, previous_seconds
+        self.plot_interval, self.bar_interval = plot_interval, bar_interval
+        self.episode_returns = [float(r) for r in previous_returns]
+        self.episode_ends: list[int] = []  # the env step at which each episode ended
+        self.evals: list[tuple[int, float]] = []  # (env step, greedy evaluation mean)
+        self.episode_return, self.env_steps, self.steps_to_solve = 0.0, start_step, None
+        self.plot = self.progress = None
+        self._started = None
+
+    def steps(self) -> Iterator[int]:
+        """The loop's ``global_step``: start_step, ..., total_steps - 1, with a progress bar."""
+        from tqdm.auto import tqdm
+
+        if self.show:
+            from dqn_helpers.plots import LivePlot
+
+            self.plot = LivePlot(solved_at=self.solved_at, title=self.title,
+                                 min_interval=self.plot_interval)
+            for old_return in self.episode_returns:
+                self.plot.add_episode(old_return)
+        self.progress = tqdm(range(self.start_step, self.total_steps), desc="training",
+                             mininterval=self.bar_interval, disable=not self.show)
+        self._started = time.perf_counter() - self.previous_seconds
+        for global_step in self.progress:
+            self.env_steps = global_step + 1
+            yield global_step
+            if self.max_minutes is not None and self.seconds() > 60 * self.max_minutes:
+                return  # out of time: the agent is the network as it is now
+
+    def seconds(self) -> float:
+        """Wall time of the run so far (previous sessions included)."""
+        return time.perf_counter() - self._started if self._started else self.previous_seconds
+
+    def add(self, reward: float, episode_over: bool, **postfix: float) -> bool:
+        """Count one env step's reward; at an episode's end record it. Returns ``episode_over``.
+
+        ``postfix`` (``eps=epsilon``, say) is shown beside the progress bar at each episode's end.
+        """
+        self.episode_return += float(reward)
+        if not episode_over:
+            return False
+        self.episode_returns.append(self.episode_return)
+        self.episode_ends.append(self.env_steps)
+        if self.show:
+            self.plot.add_episode(self.episode_return)
+            shown = {key: round(float(value), 3) for key, value in postfix.items()}
+            self.progress.set_postfix(ret=round(self.episode_return, 1), **shown, refresh=False)
+        self.episode_return = 0.0
+        return True
+
+    def evaluate(self, q_network, env_id, episodes: int = 100) -> bool:
+        """The periodic greedy evaluation (``evaluation.solved``); True when it reaches solved_at.
+
+        The k-th evaluation of a run plays seeds from 10,000 + 1,000 k: fresh episodes each time,
+        the same ones in every run.
+        """
+        from dqn_helpers.evaluation import solved
+
+        if self.solved_at is None:
+            raise ValueError("TrainingLog(solved_at=...) is needed to evaluate")
+        is_solved, mean = solved(q_network, env_id, self.solved_at,
+                                 seed=10_000 + 1_000 * (len(self.evals) + 1), episodes=episodes)
+        self.evals.append((self.env_steps, mean))
+        if self.show:
+            self.plot.add_eval(mean)
+        if is_solved and self.steps_to_solve is None:
+            self.steps_to_solve = self.env_steps
+        return is_solved
+
+    def close(self) -> dict[str, Any]:
+        """Stop the clock, close the bar and the plot; return the run's results."""
+        train_wall_seconds = self.seconds()
+        if self.progress is not None:
+            self.progress.close()
+        if self.plot is not None:
+            self.plot.close()
+        return {"steps_to_solve": self.steps_to_solve, "env_steps": self.env_steps,
+                "train_wall_seconds": train_wall_seconds, "plot": self.plot,
+                "episode_returns": np.array(self.episode_returns),
+                "episode_ends": np.array(self.episode_ends), "evals": list(self.evals)}
