@@ -16,6 +16,7 @@ Students open these modules: each one is short and says which lab introduces it.
 """
 
 import os
+from typing import TYPE_CHECKING
 
 # Rendering must work with no screen: pygame (used by gymnasium's classic-control and box2d
 # renderers) needs a video driver, and would print a banner on import that breaks nbval.
@@ -27,8 +28,29 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 REPO = "deep-q-learning-labs/dqn-labs"
 BRANCH = "main"
 
-from dqn_helpers.envs import make_env, set_seed  # noqa: E402
-from dqn_helpers.evaluation import evaluate  # noqa: E402
-
 __all__ = ["REPO", "BRANCH", "make_env", "set_seed", "evaluate"]
 __version__ = "0.1.0"
+
+# ``from dqn_helpers import make_env, set_seed, evaluate`` works as ever, but those modules
+# (and torch and gymnasium with them) load on first use (PEP 562), so that importing the
+# package is cheap: ``python -m dqn_helpers.build`` needs none of them.
+_LAZY = {"make_env": "dqn_helpers.envs", "set_seed": "dqn_helpers.envs",
+         "evaluate": "dqn_helpers.evaluation"}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dqn_helpers.envs import make_env, set_seed
+    from dqn_helpers.evaluation import evaluate
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

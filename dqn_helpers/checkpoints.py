@@ -3,9 +3,19 @@
 A long run (Breakout trains for hours on a GPU, and Colab disconnects) writes a checkpoint every
 N steps into a folder the student chooses, and a restarted run resumes from the newest one:
 
-    save_checkpoint(folder, step, {"q_network": q_network.state_dict(), ...})
-    path = latest_checkpoint(folder)      # None when the folder holds no checkpoint
-    state = load_checkpoint(path)         # the dict that was saved, with "step" added
+>>> import shutil, tempfile
+>>> folder = tempfile.mkdtemp()                 # in Colab, a folder on the mounted Drive
+>>> print(latest_checkpoint(folder))            # a fresh run: nothing to resume
+None
+>>> q_network = torch.nn.Linear(4, 2)
+>>> for step in (10_000, 20_000, 30_000):       # training saves every 10,000 steps
+...     path = save_checkpoint(folder, step, {"q_network": q_network.state_dict()})
+>>> [p.name for p in checkpoints(folder)]       # keep=2: older ones are deleted
+['checkpoint_0000020000.pt', 'checkpoint_0000030000.pt']
+>>> state = load_checkpoint(folder)             # a restarted run: the newest, with "step"
+>>> state["step"], q_network.load_state_dict(state["q_network"])
+(30000, <All keys matched successfully>)
+>>> shutil.rmtree(folder)
 
 A checkpoint is first written to a temporary file in the same folder, flushed to disk, and
 then renamed with ``os.replace``, which is atomic: a reader sees the old file set or the new

@@ -76,7 +76,13 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def common_grid(curves: Sequence[Curve], points: int = 200) -> np.ndarray:
-    """``points`` evenly spaced x values covered by every curve (the overlap of their ranges)."""
+    """``points`` evenly spaced x values covered by every curve (the overlap of their ranges).
+
+    >>> one_run = ([0, 100], [0.0, 1.0])
+    >>> a_later_run = ([20, 150], [0.0, 1.0])  # its first episode ended at step 20
+    >>> common_grid([one_run, a_later_run], points=5).tolist()
+    [20.0, 40.0, 60.0, 80.0, 100.0]
+    """
     if not curves:
         raise ValueError("no curves")
     low = max(float(x[0]) for x, _ in curves)
@@ -114,6 +120,13 @@ def mean_over_steps(curve: Curve, start: float, stop: float) -> float:
 
     The curve is read as linear between its points and flat beyond its ends (``np.interp``), so
     a run that learns early scores higher than one that reaches the same return late.
+
+    >>> slow = ([0, 100], [0.0, 100.0])           # reaches a return of 100 at step 100
+    >>> fast = ([0, 50, 100], [0.0, 100.0, 100.0])  # reaches it at step 50, then stays
+    >>> mean_over_steps(slow, 0, 100), mean_over_steps(fast, 0, 100)
+    (50.0, 75.0)
+    >>> mean_over_steps(fast, 50, 200)  # flat beyond its last point
+    100.0
     """
     x, y = as_curve(*curve)
     if not stop > start:
@@ -123,7 +136,15 @@ def mean_over_steps(curve: Curve, start: float, stop: float) -> float:
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows of ``{column: value}`` (the same columns in each) as a markdown table (lab 06)."""
+    """Rows of ``{column: value}`` (the same columns in each) as a markdown table (lab 06).
+
+    >>> print(markdown_table([{"variant": "DQN", "mean return": 212.5},
+    ...                       {"variant": "Double DQN", "mean return": 240.1}]))
+    | variant | mean return |
+    |---|---|
+    | DQN | 212.5 |
+    | Double DQN | 240.1 |
+    """
     if not rows:
         raise ValueError("no rows to tabulate")
     columns = list(rows[0])

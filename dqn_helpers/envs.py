@@ -11,7 +11,14 @@ import torch
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and PyTorch so that a run can be repeated."""
+    """Seed Python's ``random``, NumPy and PyTorch so that a run can be repeated.
+
+    >>> set_seed(7)
+    >>> first = (random.random(), np.random.rand(), torch.rand(1).item())
+    >>> set_seed(7)
+    >>> first == (random.random(), np.random.rand(), torch.rand(1).item())
+    True
+    """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     random.seed(int(seed))
@@ -44,6 +51,15 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
         seed: the seed, or None for a random one.
         render_mode: ``"rgb_array"`` to get frames from ``env.render()`` (no screen needed).
         **kwargs: passed on to ``gymnasium.make``.
+
+    >>> env = make_env("CartPole-v1", seed=0)
+    >>> env.observation_space.shape, env.action_space
+    ((4,), Discrete(2))
+    >>> env.close()
+    >>> make_env("CartPole-v2")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown environment id 'CartPole-v2'. Did you mean 'CartPole-v1', ...?
     """
     check_env_id(env_id)
     env = gym.make(env_id, render_mode=render_mode, **kwargs)

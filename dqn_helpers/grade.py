@@ -109,8 +109,9 @@ def _exercise_key(exercise: str) -> tuple:
     return int(lab), int("".join(c for c in k if c.isdigit()) or 0), k
 
 
-def find_lab(lab: str, solutions: Path, cache: dict[str, Lab]) -> Lab:
-    """The lab's exercises, from its solution notebook and the checks' registry."""
+def lab_exercises(lab: str, solutions: Path, cache: dict[str, Lab]) -> Lab:
+    """The lab's exercises and what each asks for (a ``Lab``), from its solution notebook in
+    ``solutions`` and the checks' registry; read once per lab, then taken from ``cache``."""
     if lab in cache:
         return cache[lab]
     from dqn_helpers import build, checks
@@ -183,7 +184,7 @@ def collect(paths: list[Path], lab: str | None, solutions: Path,
             continue
         try:
             out.append(Submission(path, str(path.relative_to(common)),
-                                  find_lab(number, solutions, labs), nb))
+                                  lab_exercises(number, solutions, labs), nb))
         except Problem as problem:
             problems.append(f"{path}: {problem}")
     return out

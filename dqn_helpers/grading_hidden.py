@@ -7,18 +7,40 @@ points. A hidden check draws its inputs from a fixed seed (grading the same subm
 gives the same points) and usually compares the student's function with the reference: the
 solution notebook's own definitions, loaded from ``solutions/NN_*.ipynb``.
 
-Adding the hidden check of an exercise (lab 02 and later) is one function::
+Adding the hidden check of an exercise (lab 02 and later) is one function, such as this one
+(``hidden_epsilon_at`` below; ``tests/test_doctests.py`` keeps the two the same)::
 
     @hidden("2.3")
-    def hidden_epsilon_at(ref, epsilon_at):
+    def hidden_epsilon_at(ref, epsilon_at) -> None:
         ex = "2.3"
-        rng = np.random.default_rng(203)             # a fixed seed: deterministic grading
-        for step in rng.integers(0, 50_000, size=20):
-            shown = f"epsilon_at({step})"
-            got = call(ex, epsilon_at, int(step), shown=shown)
-            expected = ref.epsilon_at(int(step))     # ref: what the solution notebook defines
+        rng = np.random.default_rng(2003)            # a fixed seed: deterministic grading
+        for _ in range(20):                          # inputs the notebook never shows
+            start, end = float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.0, 0.2))
+            decay = int(rng.integers(100, 20_000))
+            step = int(rng.integers(0, 3 * decay))
+            shown = f"epsilon_at({step}, start={start:.3f}, end={end:.3f}, decay_steps={decay})"
+            got = call(ex, epsilon_at, step, start, end, decay, shown=shown)
+            expected = ref.epsilon_at(step, start, end, decay)  # ref: the solution's definitions
             if not np.isclose(float(got), expected):
-                fail(ex, f"{shown} returned {fmt(got)}, expected {fmt(expected)}.")
+                fail(ex, f"{shown} returned {fmt(float(got))}, expected {fmt(expected)}.")
+
+The grader calls it with the solution notebook's definitions as ``ref`` and the student's
+after them. A student who hard-codes the answers the notebook's check expects passes that
+check, but not the hidden one:
+
+>>> def solution(step, start, end, decay_steps):
+...     return start + min(1.0, step / decay_steps) * (end - start)
+>>> def student(step, start, end, decay_steps):
+...     return {0: 1.0, 500: 0.525, 250: 0.3}.get(step, end)
+>>> from dqn_helpers.checks import check_epsilon_at
+>>> check_epsilon_at(student)
+✔ Exercise 2.3 passed: linear from start to end over decay_steps, then constant
+>>> ref = reference({"epsilon_at": solution})
+>>> HIDDEN["2.3"](ref, solution)  # passes: returns None, prints nothing
+>>> HIDDEN["2.3"](ref, student)
+Traceback (most recent call last):
+...
+dqn_helpers.checks._core.CheckError: Exercise 2.3: epsilon_at(7387, start=0.999, end=0.196, decay_steps=17345) returned 0.196425, expected 0.657313.
 
 - The parameters after ``ref`` are the visible check's parameters, in the same order
   (``checks.names_for(exercise)``): the student's definitions of those names.

@@ -23,7 +23,19 @@ REQUIRED = ("env_id", "seed", "env_steps", "train_wall_seconds", "steps_to_solve
 def write_metrics(out_dir: str | Path, *, env_id: str, seed: int, env_steps: int,
                   train_wall_seconds: float, steps_to_solve: int | None,
                   final_eval_returns: Sequence[float], **extra: Any) -> dict:
-    """Write ``metrics.json`` into ``out_dir`` and return its content."""
+    """Write ``metrics.json`` into ``out_dir`` and return its content.
+
+    >>> import tempfile
+    >>> run = tempfile.TemporaryDirectory()
+    >>> metrics = write_metrics(run.name, env_id="CartPole-v1", seed=0, env_steps=50_000,
+    ...                         train_wall_seconds=61.237, steps_to_solve=31_000,
+    ...                         final_eval_returns=[500.0, 480.0])
+    >>> metrics["final_eval_mean"], metrics["final_eval_std"], metrics["train_wall_seconds"]
+    (490.0, 10.0, 61.24)
+    >>> read_metrics(run.name) == metrics  # a run folder, or its metrics.json
+    True
+    >>> run.cleanup()
+    """
     returns = np.asarray(final_eval_returns, dtype=float)
     if returns.ndim != 1 or len(returns) == 0:
         raise ValueError("final_eval_returns must be a non-empty list of episode returns")

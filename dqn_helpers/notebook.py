@@ -70,6 +70,18 @@ def load_definitions(path_or_nb, namespace: dict | None = None) -> dict:
 
     A statement that fails (for example an import of something missing) is skipped, so one
     broken cell costs only the names it defines.
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell
+    >>> nb = nbformat.v4.new_notebook(cells=[
+    ...     cell("import math"), cell("GAMMA = 0.99"),
+    ...     cell("def horizon(gamma): return 1 / (1 - gamma)"),
+    ...     cell("import not_installed"), cell("STEPS = 10"),
+    ...     cell("while True: pass  # a training loop: never run"),
+    ... ])
+    >>> ns = load_definitions(nb)
+    >>> round(ns["horizon"](ns["GAMMA"])), ns["STEPS"], "math" in ns, "not_installed" in ns
+    (100, 10, True, False)
     """
     nb = read(path_or_nb)
     namespace = {"__name__": "__notebook__"} if namespace is None else namespace

@@ -21,7 +21,13 @@ def in_notebook() -> bool:
 
 
 def moving_average(values: Sequence[float], window: int = 100) -> np.ndarray:
-    """Mean of the last ``window`` values at each index (fewer at the start)."""
+    """Mean of the last ``window`` values at each index (fewer at the start).
+
+    >>> moving_average([0, 10, 20, 30, 40], window=2)
+    array([ 0.,  5., 15., 25., 35.])
+    >>> moving_average([0, 10, 20, 30, 40], window=100)  # the mean of all episodes so far
+    array([ 0.,  5., 10., 15., 20.])
+    """
     values = np.asarray(values, dtype=float)
     if window <= 0:
         raise ValueError(f"window must be positive, got {window}")

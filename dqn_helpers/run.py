@@ -39,7 +39,11 @@ def parameter_names(path: Path) -> list[str]:
 
 
 def parse_value(text: str):
-    """``-p NAME VALUE``: a Python literal (3, 0.5, True, None, 'x') or else a string."""
+    """``-p NAME VALUE``: a Python literal (3, 0.5, True, None, 'x') or else a string.
+
+    >>> [parse_value(text) for text in ["20000", "5e-4", "True", "None", "adam", "'adam'"]]
+    [20000, 0.0005, True, None, 'adam', 'adam']
+    """
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

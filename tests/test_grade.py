@@ -64,7 +64,7 @@ SAMPLES = samples([])
 
 
 def exercises_of(lab: str) -> list[str]:
-    return grade.find_lab(lab, ROOT / "solutions", {}).exercises
+    return grade.lab_exercises(lab, ROOT / "solutions", {}).exercises
 
 
 @pytest.mark.parametrize("sample", [s for s in SAMPLES if s.problem is None],

@@ -3,6 +3,25 @@
 A check prints one line when the exercise is right. When it is wrong it raises a
 ``CheckError`` (an ``AssertionError``) that names the exercise and what is wrong: the small
 input it tried, what it expected and what it got. A stub raises ``NotImplementedYet``.
+
+>>> names_for("2.3")  # what the student defines for exercise 2.3: the check's parameters
+['epsilon_at']
+>>> def epsilon_at(step, start, end, decay_steps):
+...     return start + min(1.0, step / decay_steps) * (end - start)
+>>> check_epsilon_at(epsilon_at)
+✔ Exercise 2.3 passed: linear from start to end over decay_steps, then constant
+>>> def epsilon_at(step, start, end, decay_steps):  # forgets to interpolate
+...     return start
+>>> check_epsilon_at(epsilon_at)
+Traceback (most recent call last):
+...
+dqn_helpers.checks._core.CheckError: Exercise 2.3: epsilon_at(500, start=1.0, end=0.05, decay_steps=1000) returned 1, expected 0.525.
+>>> def epsilon_at(step, start, end, decay_steps):  # the student notebook's stub
+...     raise NotImplementedError("Exercise 2.3: interpolate linearly from start to end")
+>>> check_epsilon_at(epsilon_at)
+Traceback (most recent call last):
+...
+dqn_helpers.checks._core.NotImplementedYet: Exercise 2.3: not implemented yet. ...
 """
 
 from dqn_helpers.checks._core import REGISTRY, CheckError, NotImplementedYet, names_for
