@@ -27,8 +27,8 @@ import torch
 
 from dqn_helpers import evaluate
 from dqn_helpers.evaluation import solved
-from dqn_helpers.run import run
 from dqn_helpers.metrics import read_metrics, write_metrics
+from dqn_helpers.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

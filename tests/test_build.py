@@ -1,5 +1,6 @@
 """The build: student notebooks are generated from the solutions, deterministically."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -154,3 +155,116 @@ def test_student_notebook_without_solution_is_removed(tmp_path):
     assert build.stale(course) == [orphan]
     assert build.main(["--root", str(course)]) == 0
     assert not orphan.exists()
+
+
+# Shared code: written once with #@save, copied by the build where a later lab says #@from.
+
+def sources(course):
+    return {p.name[:2]: "\n".join(c.source for c in nbformat.read(p, 4).cells)
+            for p in (course / "solutions").glob("*.ipynb")}
+
+
+def test_every_copy_is_its_original_letter_for_letter():
+    library = {int(p.name[:2]): build.saved_pieces(nbformat.read(p, 4), p.name, int(p.name[:2]))
+               for p in sorted((ROOT / "solutions").glob("*.ipynb"))}
+    copies = 0
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        for cell in nbformat.read(path, 4).cells:
+            for lab, name, alias in build.copy_requests(cell, path.name):
+                assert library[lab][name].copy(alias) in cell.source, (path.name, name)
+                copies += 1
+    assert copies >= 20  # labs 03-06 reuse lab 02's pieces (and lab 03's) rather than retype them
+    # lab 02's saved exercises arrive solved in later student notebooks, and say where from
+    student = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" /
+                                                         "03_dqn_lunarlander.ipynb", 4).cells)
+    assert "# From lab 02: ReplayMemory (exercise 2.2; section 4, The replay memory)" in student
+    assert 'raise NotImplementedError("Exercise 2' not in student
+
+
+def test_editing_a_saved_original_makes_check_name_every_stale_copy(tmp_path, capsys):
+    course = copy_course(tmp_path)
+    path = course / "solutions" / "02_dqn_cartpole.ipynb"
+    original = "self.position += 1\n"
+    edited = "self.position += 1  # one more transition\n"
+    text = path.read_text()
+    assert text.count(original.replace("\n", "\\n")) == 1  # ReplayMemory.add, lab 02's solution
+    path.write_text(text.replace(original.replace("\n", "\\n"), edited.replace("\n", "\\n")))
+    copying = [lab for lab, source in sources(course).items()
+               if re.search(r"^#@from 02 import .*\bReplayMemory\b", source, re.MULTILINE)]
+    assert copying == sorted(copying) and set(copying) >= {"03", "04", "06"}
+
+    assert build.main(["--check", "--root", str(course)]) == 1
+    err = capsys.readouterr().err
+    for lab in copying:
+        name = next(p.name for p in (course / "solutions").glob(f"{lab}_*.ipynb"))
+        assert f"stale: solutions/{name}" in err
+        assert f"stale: notebooks/{name}" in err
+        assert f"stale copy: solutions/{name}: its copy of lab 02's ReplayMemory differs" in err
+    assert "stale: notebooks/02_dqn_cartpole.ipynb" in err
+    assert "05_dqn_breakout" not in err  # lab 05 copies other pieces, not ReplayMemory
+    assert err.count("stale copy:") == len(copying)
+
+    assert build.main(["--root", str(course)]) == 0
+    assert build.main(["--check", "--root", str(course)]) == 0
+    for lab in copying:
+        assert "self.position += 1  # one more transition" in sources(course)[lab]
+
+
+def two_labs(tmp_path, saving, copying):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    for name, cells in (("07_saves.ipynb", saving), ("08_copies.ipynb", copying)):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = cells
+        nbformat.write(nb, tmp_path / "solutions" / name)
+    return tmp_path
+
+
+SAVED = [markdown("## 3. Helpers"),
+         code("#@save\ndef f(x):\n    ### YOUR CODE HERE ### Exercise 7.1: write f\n"
+              "    # HINT: double it\n    return 2 * x\n    ### END ###\n\n\n"
+              "#@save\n@dataclass\nclass Config:\n    lr: float = 0.1")]
+
+
+def test_a_copy_is_the_solution_under_a_heading_and_can_be_renamed(tmp_path):
+    course = two_labs(tmp_path, SAVED, [code("#@from 07 import f, Config as Lab07Config\n")])
+    assert build.main(["--root", str(course)]) == 0
+    nb = nbformat.read(course / "solutions" / "08_copies.ipynb", 4)
+    assert nb.cells[-1].source == (
+        "#@from 07 import f, Config as Lab07Config\n"
+        "# From lab 07: f (exercise 7.1; section 3, Helpers)\n"
+        "def f(x):\n    return 2 * x\n\n\n"
+        "# From lab 07: Config (section 3, Helpers; named Lab07Config here)\n"
+        "@dataclass\nclass Lab07Config:\n    lr: float = 0.1")
+    student = nbformat.read(course / "notebooks" / "08_copies.ipynb", 4)
+    assert student.cells[-1].source == nb.cells[-1].source  # a copy is never a stub
+    assert build.main(["--root", str(course)]) == 0
+    assert build.stale(course) == []
+
+
+@pytest.mark.parametrize("copying, message", [
+    ([code("#@from 07 import g\n")], "lab 07 does not save g (it saves f, Config)"),
+    ([code("#@from 08 import f\n")], "lab 08 copies from lab 08; a lab copies only from the labs"),
+    ([code("x = 1\n#@from 07 import f")], "cell 0, line 2: #@from lines must start their cell"),
+    ([code("#@from 7 import f\n")], "write '#@from NN import name, name as alias'"),
+    ([code("#@from 07 import f g\n")], "'f g' is not a name"),
+])
+def test_broken_copies_are_refused(tmp_path, capsys, copying, message):
+    course = two_labs(tmp_path, SAVED, copying)
+    assert build.main(["--root", str(course)]) == 2
+    err = capsys.readouterr().err
+    assert "solutions/08_copies.ipynb" in err and message in err
+    assert list((course / "notebooks").iterdir()) == []
+
+
+@pytest.mark.parametrize("cell, message", [
+    (code("#@save\n\ndef f():\n    pass"), "line 1: #@save must stand alone, unindented, right above"),
+    (code("#@save\nx = 1"), "line 1: #@save must stand alone"),
+    (code("def f():\n    #@save\n    pass"), "line 2: #@save must stand alone"),
+    (code("#@save\ndef f():\n    pass\n\n\n#@save\ndef f():\n    pass"), "f is saved twice"),
+])
+def test_broken_save_markers_are_refused(tmp_path, capsys, cell, message):
+    course = two_labs(tmp_path, [cell], [code("x = 1")])
+    assert build.main(["--root", str(course)]) == 2
+    err = capsys.readouterr().err
+    assert "solutions/07_saves.ipynb, cell 0" in err and message in err

@@ -91,6 +91,13 @@ PRIORITIZED = '''
             self.tree = SumTree(capacity)
             self.alpha, self.eps, self.max_priority = alpha, eps, 1.0
 
+        def take(self, indices):  # provided in the notebook
+            return Batch(torch.from_numpy(self.obs[indices]),
+                         torch.from_numpy(self.actions[indices]),
+                         torch.from_numpy(self.rewards[indices]),
+                         torch.from_numpy(self.next_obs[indices]),
+                         torch.from_numpy(self.terminated[indices]))
+
         def add(self, obs, action, reward, next_obs, terminated):
             {ADD}
 

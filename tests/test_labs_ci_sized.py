@@ -2,8 +2,8 @@
 
 import pytest
 
-from dqn_helpers.run import run
 from dqn_helpers.metrics import read_metrics
+from dqn_helpers.run import run
 
 from .ci_parameters import CI_PARAMETERS
 from .conftest import ROOT
