@@ -257,10 +257,10 @@ def _learners(ref, seeds: tuple[int, int], n: int, obs_dim: int, n_actions: int,
 
     import torch
 
-    q_net, target_net = _mlp(obs_dim, n_actions, seeds[0]), _mlp(obs_dim, n_actions, seeds[1])
-    ref_net = copy.deepcopy(q_net)
+    q_network, target_network = _mlp(obs_dim, n_actions, seeds[0]), _mlp(obs_dim, n_actions, seeds[1])
+    ref_net = copy.deepcopy(q_network)
     batch = _lab02_batch(ref, n, obs_dim, n_actions, batch_seed)
-    return (q_net, target_net, ref_net, batch, torch.optim.SGD(q_net.parameters(), lr=lr),
+    return (q_network, target_network, ref_net, batch, torch.optim.SGD(q_network.parameters(), lr=lr),
             torch.optim.SGD(ref_net.parameters(), lr=lr))
 
 
@@ -372,15 +372,15 @@ def hidden_td_target(ref, td_target) -> None:
 @hidden("2.6")
 def hidden_learn_step(ref, learn_step) -> None:
     ex = "2.6"
-    q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (2061, 2062), 10, 5, 3,
+    q_network, target_network, ref_net, batch, opt, ref_opt = _learners(ref, (2061, 2062), 10, 5, 3,
                                                                 batch_seed=2006, lr=0.03)
     for step in range(3):
         shown = f"learn_step(...) step {step + 1} on 10 transitions with 3 actions"
-        loss = call(ex, learn_step, q_net, target_net, opt, batch, 0.97, shown=shown)
-        expected = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.97)
+        loss = call(ex, learn_step, q_network, target_network, opt, batch, 0.97, shown=shown)
+        expected = ref.learn_step(ref_net, target_network, ref_opt, batch, 0.97)
         if not np.isclose(float(loss), expected, rtol=1e-4):
             fail(ex, f"{shown}: loss {fmt(float(loss))}, expected {fmt(expected)}.")
-    if not _same_weights(q_net, ref_net):
+    if not _same_weights(q_network, ref_net):
         fail(ex, "after three learning steps the weights differ from three correct steps.")
 
 
@@ -420,16 +420,16 @@ def hidden_huber(ref, huber) -> None:
 @hidden("3.2")
 def hidden_learn_step_clipped(ref, learn_step) -> None:
     ex = "3.2"
-    q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (3021, 3022), 12, 8, 4,
+    q_network, target_network, ref_net, batch, opt, ref_opt = _learners(ref, (3021, 3022), 12, 8, 4,
                                                                 batch_seed=3002, lr=0.02)
     batch = batch._replace(rewards=batch.rewards * 20)  # large errors: clipping matters
     for step, max_norm in enumerate((0.3, 5.0, 0.05)):
         shown = f"learn_step(..., gamma=0.95, max_grad_norm={max_norm}), step {step + 1}"
-        loss = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, max_norm, shown=shown)
-        expected = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.95, max_norm)
+        loss = call(ex, learn_step, q_network, target_network, opt, batch, 0.95, max_norm, shown=shown)
+        expected = ref.learn_step(ref_net, target_network, ref_opt, batch, 0.95, max_norm)
         if not np.isclose(float(loss), expected, rtol=1e-4):
             fail(ex, f"{shown}: loss {fmt(float(loss))}, expected {fmt(expected)}.")
-        if not _same_weights(q_net, ref_net):
+        if not _same_weights(q_network, ref_net):
             fail(ex, f"after {shown} the weights differ from a correct clipped step.")
 
 
@@ -455,16 +455,16 @@ def hidden_hard_update(ref, hard_update, maybe_hard_update) -> None:
 # --- lab 05 -------------------------------------------------------------------------------
 
 @hidden("5.1")
-def hidden_nature_cnn(ref, QNetwork) -> None:
+def hidden_nature_cnn(ref, NatureQNetwork) -> None:
     import torch
 
     ex = "5.1"
     torch.manual_seed(5011)
-    want = ref.QNetwork(9, frames=3)
-    got = call(ex, QNetwork, 9, frames=3, shown="QNetwork(n_actions=9, frames=3)")
+    want = ref.NatureQNetwork(9, frames=3)
+    got = call(ex, NatureQNetwork, 9, frames=3, shown="NatureQNetwork(n_actions=9, frames=3)")
     got_params, want_params = list(got.parameters()), list(want.parameters())
     if [p.shape for p in got_params] != [p.shape for p in want_params]:
-        fail(ex, "QNetwork(n_actions=9, frames=3) does not have the Nature layers for 3 input "
+        fail(ex, "NatureQNetwork(n_actions=9, frames=3) does not have the Nature layers for 3 input "
                  "frames and 9 actions: use the frames and n_actions arguments.")
     with torch.no_grad():
         for mine, theirs in zip(got_params, want_params):
@@ -474,7 +474,7 @@ def hidden_nature_cnn(ref, QNetwork) -> None:
         for batch, what in ((x, "uint8"), (x.float(), "float")):
             out = call(ex, got, batch, shown=f"q_network(x) for (5, 3, 84, 84) {what} pixels")
             if not torch.allclose(out, want(batch), atol=1e-5):
-                fail(ex, f"with the same weights, QNetwork(9, frames=3) gives other Q-values "
+                fail(ex, f"with the same weights, NatureQNetwork(9, frames=3) gives other Q-values "
                          f"than the Nature network on {what} pixels.")
 
 
@@ -609,13 +609,13 @@ def hidden_pixel_q_network(ref, PixelQNetwork) -> None:
 def hidden_double_td_target(ref, double_td_target) -> None:
     ex = "6.1"
     for seed, gamma in ((6011, 0.97), (6012, 0.5)):
-        q_net, target_net = _mlp(6, 4, seed), _mlp(6, 4, seed + 100)
+        q_network, target_network = _mlp(6, 4, seed), _mlp(6, 4, seed + 100)
         batch = _lab02_batch(ref, 20, 6, 4, seed)
         shown = f"double_td_target(...) on 20 transitions, 4 actions, gamma={gamma}"
-        got = call(ex, double_td_target, batch.rewards, batch.next_obs, batch.terminated, q_net,
-                   target_net, gamma, shown=shown)
-        expected = ref.double_td_target(batch.rewards, batch.next_obs, batch.terminated, q_net,
-                                        target_net, gamma)
+        got = call(ex, double_td_target, batch.rewards, batch.next_obs, batch.terminated, q_network,
+                   target_network, gamma, shown=shown)
+        expected = ref.double_td_target(batch.rewards, batch.next_obs, batch.terminated, q_network,
+                                        target_network, gamma)
         if not np.allclose(as_array(ex, got, shown), expected.numpy(), atol=1e-5):
             fail(ex, f"{shown} does not match the Double DQN target.")
 
@@ -699,15 +699,15 @@ def hidden_learn_step_weighted(ref, learn_step) -> None:
 
     ex = "6.5"
     for seed, double in ((6051, True), (6052, False)):
-        q_net, target_net, ref_net, batch, opt, ref_opt = _learners(ref, (seed, seed + 1), 16,
+        q_network, target_network, ref_net, batch, opt, ref_opt = _learners(ref, (seed, seed + 1), 16,
                                                                     5, 3, batch_seed=seed,
                                                                     lr=0.03)
         weights = torch.rand(16, generator=torch.Generator().manual_seed(seed))
         weights = weights / weights.max()
         shown = f"learn_step(..., gamma=0.95, weights, double={double}) on 16 transitions"
-        out = call(ex, learn_step, q_net, target_net, opt, batch, 0.95, weights.clone(), double,
+        out = call(ex, learn_step, q_network, target_network, opt, batch, 0.95, weights.clone(), double,
                    shown=shown)
-        loss, td_errors = ref.learn_step(ref_net, target_net, ref_opt, batch, 0.95, weights,
+        loss, td_errors = ref.learn_step(ref_net, target_network, ref_opt, batch, 0.95, weights,
                                          double)
         if not (isinstance(out, tuple) and len(out) == 2) or \
                 not np.isclose(float(out[0]), loss, rtol=1e-4) or \
@@ -715,5 +715,5 @@ def hidden_learn_step_weighted(ref, learn_step) -> None:
                                 atol=1e-5):
             fail(ex, f"{shown}: the loss or the TD errors differ from the weighted learning "
                      f"step's.")
-        if not _same_weights(q_net, ref_net):
+        if not _same_weights(q_network, ref_net):
             fail(ex, f"after {shown} the weights differ from a correct step.")

@@ -5,7 +5,7 @@ import pytest
 from .conftest import assert_mistake_caught, fill
 
 CNN = '''
-    class QNetwork(nn.Module):
+    class NatureQNetwork(nn.Module):
         def __init__(self, n_actions, frames=4):
             super().__init__()
             self.net = nn.Sequential(

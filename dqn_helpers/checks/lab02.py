@@ -247,14 +247,14 @@ def check_select_action(select_action) -> None:
 @register("2.5")
 def check_td_target(td_target) -> None:
     ex = "2.5"
-    target_net = small_net(seed=3)
+    target_network = small_net(seed=3)
     _, _, rewards, next_obs, terminated = _batch()
     gamma = 0.9
     shown = "td_target(rewards, next_obs, terminated, target_network, gamma=0.9) on 6 transitions"
     got = _tensor(ex, call(ex, td_target, rewards.clone(), next_obs.clone(), terminated.clone(),
-                           target_net, gamma, shown=shown), "the TD target")
+                           target_network, gamma, shown=shown), "the TD target")
     with torch.no_grad():
-        next_q = target_net(next_obs)
+        next_q = target_network(next_obs)
     want = rewards + gamma * (1 - terminated) * next_q.max(dim=1).values
     if tuple(got.shape) != (6,):
         hint = (" Take the max over actions, dim=1." if tuple(got.shape) == (2,) else
@@ -287,31 +287,31 @@ def check_td_target(td_target) -> None:
 
 
 # ---------------------------------------------------------------- 2.6 the learning step
-def _reference_step(q_net, target_net, batch, gamma, lr, steps=1, zero_grad=True):
-    q_net = copy.deepcopy(q_net)
-    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+def _reference_step(q_network, target_network, batch, gamma, lr, steps=1, zero_grad=True):
+    q_network = copy.deepcopy(q_network)
+    opt = torch.optim.SGD(q_network.parameters(), lr=lr)
     obs, actions, rewards, next_obs, terminated = batch
     losses = []
     for _ in range(steps):
         with torch.no_grad():
-            y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
-        q = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+            y = rewards + gamma * (1 - terminated) * target_network(next_obs).max(dim=1).values
+        q = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, y)
         if zero_grad:
             opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return q_net, losses
+    return q_network, losses
 
 
-def _loss_variants(q_net, target_net, batch, gamma):
+def _loss_variants(q_network, target_network, batch, gamma):
     obs, actions, rewards, next_obs, terminated = batch
     with torch.no_grad():
-        q_all = q_net(obs)
+        q_all = q_network(obs)
         q = q_all.gather(1, actions.unsqueeze(1)).squeeze(1)
-        y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
-        y_online = rewards + gamma * (1 - terminated) * q_net(next_obs).max(dim=1).values
+        y = rewards + gamma * (1 - terminated) * target_network(next_obs).max(dim=1).values
+        y_online = rewards + gamma * (1 - terminated) * q_network(next_obs).max(dim=1).values
         q_dim0 = q_all.gather(0, actions.unsqueeze(1).expand(-1, q_all.shape[1]))[:, 0]
         q_dim0b = q_all.gather(0, actions.unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss
@@ -334,7 +334,7 @@ def _loss_variants(q_net, target_net, batch, gamma):
         }
 
 
-def check_loss_and_target(ex: str, loss, shown: str, target_net: torch.nn.Module,
+def check_loss_and_target(ex: str, loss, shown: str, target_network: torch.nn.Module,
                           start_target: dict) -> float:
     """After a learning step: the loss came back as a float and the target network is intact."""
     if isinstance(loss, torch.Tensor):
@@ -343,10 +343,10 @@ def check_loss_and_target(ex: str, loss, shown: str, target_net: torch.nn.Module
         loss = loss.item()
     if not isinstance(loss, (float, np.floating)):
         fail(ex, f"{shown} should return the loss as a float (loss.item()), got {loss!r}.")
-    if any(p.grad is not None for p in target_net.parameters()):
+    if any(p.grad is not None for p in target_network.parameters()):
         fail(ex, "gradients flowed into the target network: compute the TD target under "
                  "torch.no_grad() (td_target does) so that only the online network learns.")
-    if any(not torch.equal(start_target[k], v) for k, v in target_net.state_dict().items()):
+    if any(not torch.equal(start_target[k], v) for k, v in target_network.state_dict().items()):
         fail(ex, "the learning step changed the target network; it should only update the "
                  "online network (the target network moves only in its own update).")
     return float(loss)
@@ -356,32 +356,32 @@ def check_loss_and_target(ex: str, loss, shown: str, target_net: torch.nn.Module
 def check_learn_step(learn_step) -> None:
     ex = "2.6"
     gamma, lr = 0.9, 0.05
-    q_net, target_net = small_net(seed=0), small_net(seed=5)
+    q_network, target_network = small_net(seed=0), small_net(seed=5)
     batch = _batch()
-    start_target = copy.deepcopy(target_net.state_dict())
-    start_q = copy.deepcopy(q_net)
-    expected_net, expected_losses = _reference_step(q_net, target_net, batch, gamma, lr, steps=2)
-    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+    start_target = copy.deepcopy(target_network.state_dict())
+    start_q = copy.deepcopy(q_network)
+    expected_net, expected_losses = _reference_step(q_network, target_network, batch, gamma, lr, steps=2)
+    opt = torch.optim.SGD(q_network.parameters(), lr=lr)
     shown = "learn_step(q_network, target_network, optimizer, batch, gamma=0.9)"
-    loss = call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
-    loss = check_loss_and_target(ex, loss, shown, target_net, start_target)
+    loss = call(ex, learn_step, q_network, target_network, opt, batch, gamma, shown=shown)
+    loss = check_loss_and_target(ex, loss, shown, target_network, start_target)
     if not np.isclose(loss, expected_losses[0], rtol=1e-4):
-        variants = _loss_variants(start_q, target_net, batch, gamma)
+        variants = _loss_variants(start_q, target_network, batch, gamma)
         hint = next((h for v, h in variants.values() if np.isclose(loss, v, rtol=1e-4)),
                     "loss = F.smooth_l1_loss(Q(s, a), y), with Q(s, a) of shape (B,) and y "
                     "from td_target.")
         fail(ex, f"on a batch of 6 transitions the loss was {fmt(float(loss))}, expected "
                  f"{fmt(expected_losses[0])}: {hint}")
-    if all(torch.equal(a, b) for a, b in zip(q_net.parameters(), start_q.parameters())):
+    if all(torch.equal(a, b) for a, b in zip(q_network.parameters(), start_q.parameters())):
         fail(ex, "the Q-network's weights did not change: call loss.backward() and then "
                  "optimizer.step().")
-    call(ex, learn_step, q_net, target_net, opt, batch, gamma, shown=shown)
+    call(ex, learn_step, q_network, target_network, opt, batch, gamma, shown=shown)
 
     def same(net):
-        return all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+        return all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_network.parameters(),
                                                                     net.parameters()))
     if not same(expected_net):
-        piled_up, _ = _reference_step(start_q, target_net, batch, gamma, lr, 2, zero_grad=False)
+        piled_up, _ = _reference_step(start_q, target_network, batch, gamma, lr, 2, zero_grad=False)
         fail(ex, "after two learning steps with SGD the weights differ from two correct steps"
                  + (": call optimizer.zero_grad() before loss.backward(), otherwise gradients "
                     "pile up from one step to the next." if same(piled_up) else
@@ -393,16 +393,16 @@ def check_learn_step(learn_step) -> None:
 @register("2.7")
 def check_soft_update(soft_update) -> None:
     ex = "2.7"
-    target_net, q_net = small_net(seed=1), small_net(seed=2)
-    old_target = [p.detach().clone() for p in target_net.parameters()]
-    old_q = [p.detach().clone() for p in q_net.parameters()]
+    target_network, q_network = small_net(seed=1), small_net(seed=2)
+    old_target = [p.detach().clone() for p in target_network.parameters()]
+    old_q = [p.detach().clone() for p in q_network.parameters()]
     tau = 0.1
     shown = f"soft_update(target_network, q_network, tau={tau})"
-    call(ex, soft_update, target_net, q_net, tau, shown=shown)
-    if not all(torch.equal(a, b) for a, b in zip(q_net.parameters(), old_q)):
+    call(ex, soft_update, target_network, q_network, tau, shown=shown)
+    if not all(torch.equal(a, b) for a, b in zip(q_network.parameters(), old_q)):
         fail(ex, f"{shown} changed the online network. The update runs the other way: the "
                  f"target moves towards the online network, which stays as it is.")
-    new = list(target_net.parameters())
+    new = list(target_network.parameters())
     if all(torch.equal(a, b) for a, b in zip(new, old_target)):
         fail(ex, f"{shown} left the target network unchanged: update its parameters in place "
                  f"(target_param.data.copy_(...), or target_param.lerp_(param, tau) under "
@@ -419,7 +419,7 @@ def check_soft_update(soft_update) -> None:
     if any(p.grad_fn is not None for p in new):
         fail(ex, "the update was recorded by autograd: do it under torch.no_grad().")
     copy_net = small_net(seed=4)
-    call(ex, soft_update, copy_net, q_net, 1.0, shown="soft_update(target, online, tau=1.0)")
-    if not all(torch.allclose(a, b) for a, b in zip(copy_net.parameters(), q_net.parameters())):
+    call(ex, soft_update, copy_net, q_network, 1.0, shown="soft_update(target, online, tau=1.0)")
+    if not all(torch.allclose(a, b) for a, b in zip(copy_net.parameters(), q_network.parameters())):
         fail(ex, "with tau = 1 the target should become an exact copy of the online network.")
     passed(ex, "theta_target <- tau * theta + (1 - tau) * theta_target, in place")

@@ -99,12 +99,12 @@ def _flat(net: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
 
 
-def _grads(q_net, target_net, batch, gamma) -> list[torch.Tensor]:
-    """The gradient of the mean Huber loss at q_net's current weights, one tensor per param."""
-    net = copy.deepcopy(q_net)
+def _grads(q_network, target_network, batch, gamma) -> list[torch.Tensor]:
+    """The gradient of the mean Huber loss at q_network's current weights, one tensor per param."""
+    net = copy.deepcopy(q_network)
     obs, actions, rewards, next_obs, terminated = batch
     with torch.no_grad():
-        y = rewards + gamma * (1 - terminated) * target_net(next_obs).max(dim=1).values
+        y = rewards + gamma * (1 - terminated) * target_network(next_obs).max(dim=1).values
     q = net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
     F.smooth_l1_loss(q, y).backward()
     return [p.grad.detach().clone() for p in net.parameters()]
@@ -127,33 +127,33 @@ def _clip(grads: list[torch.Tensor], how: str, max_norm: float) -> list[torch.Te
     raise ValueError(how)
 
 
-def _sgd_step(q_net, grads, lr) -> torch.Tensor:
+def _sgd_step(q_network, grads, lr) -> torch.Tensor:
     """The flat weights after one SGD step with these gradients."""
-    return _flat(q_net) - lr * torch.cat([g.reshape(-1) for g in grads])
+    return _flat(q_network) - lr * torch.cat([g.reshape(-1) for g in grads])
 
 
 @register("3.2")
 def check_learn_step_clipped(learn_step) -> None:
     ex = "3.2"
     gamma, lr = 0.9, 0.1
-    q_net, target_net = small_net(seed=0), small_net(seed=5)
+    q_network, target_network = small_net(seed=0), small_net(seed=5)
     batch = _batch()
-    grads = _grads(q_net, target_net, batch, gamma)
+    grads = _grads(q_network, target_network, batch, gamma)
     norm = float(torch.sqrt(sum((g**2).sum() for g in grads)))
     max_norm = float(f"{norm / 20:.3g}")  # far below the gradient's norm: clipping must act
-    start_target = copy.deepcopy(target_net.state_dict())
-    start_q = copy.deepcopy(q_net)
-    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+    start_target = copy.deepcopy(target_network.state_dict())
+    start_q = copy.deepcopy(q_network)
+    opt = torch.optim.SGD(q_network.parameters(), lr=lr)
     shown = (f"learn_step(q_network, target_network, optimizer, batch, gamma={gamma}, "
              f"max_grad_norm={max_norm})")
-    loss = call(ex, learn_step, q_net, target_net, opt, batch, gamma, max_norm, shown=shown)
-    loss = check_loss_and_target(ex, loss, shown, target_net, start_target)
+    loss = call(ex, learn_step, q_network, target_network, opt, batch, gamma, max_norm, shown=shown)
+    loss = check_loss_and_target(ex, loss, shown, target_network, start_target)
     with torch.no_grad():
-        y = batch.rewards + gamma * (1 - batch.terminated) * target_net(batch.next_obs).max(1).values
+        y = batch.rewards + gamma * (1 - batch.terminated) * target_network(batch.next_obs).max(1).values
         q = start_q(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         expected_loss = F.smooth_l1_loss(q, y).item()
     if not np.isclose(loss, expected_loss, rtol=1e-4):
-        want_loss = _loss_variants(start_q, target_net, batch, gamma)
+        want_loss = _loss_variants(start_q, target_network, batch, gamma)
         want_loss["mse"] = (want_loss["mse"][0], "that is the mean squared error: use your "
                             "huber() of the TD errors, averaged over the batch.")
         want_loss["sum"] = (want_loss["sum"][0], "average the Huber losses over the batch "
@@ -163,14 +163,14 @@ def check_learn_step_clipped(learn_step) -> None:
                     "td_target.")
         fail(ex, f"on a batch of 6 transitions the loss was {fmt(float(loss))}, expected "
                  f"{fmt(expected_loss)}: {hint}")
-    after = _flat(q_net)
+    after = _flat(q_network)
     if torch.equal(after, _flat(start_q)):
         fail(ex, "the Q-network's weights did not change: call loss.backward() and then "
                  "optimizer.step().")
     expected = _sgd_step(start_q, _clip(grads, "norm", max_norm), lr)
     if not torch.allclose(after, expected, atol=1e-6):
         step_norm = float((after - _flat(start_q)).norm()) / lr
-        left = [p.grad for p in q_net.parameters() if p.grad is not None]
+        left = [p.grad for p in q_network.parameters() if p.grad is not None]
         left_norm = float(torch.sqrt(sum((g**2).sum() for g in left))) if left else 0.0
         situation = (f"The gradient's norm was {norm:.4g} and max_grad_norm {max_norm:.4g}, so "
                      f"the SGD step (lr = {lr}) should have length lr * {max_norm:.4g}; "
@@ -198,19 +198,19 @@ def check_learn_step_clipped(learn_step) -> None:
                  f"optimizer.step().")
     # a second call: does the step use max_grad_norm, and are gradients zeroed in between?
     big = float(f"{norm * 10:.3g}")  # far above the norm: clipping must leave the step alone
-    before = copy.deepcopy(q_net)
-    call(ex, learn_step, q_net, target_net, opt, batch, gamma, big,
+    before = copy.deepcopy(q_network)
+    call(ex, learn_step, q_network, target_network, opt, batch, gamma, big,
          shown=f"learn_step(..., max_grad_norm={big}) (a second call)")
-    grads2 = _grads(before, target_net, batch, gamma)
+    grads2 = _grads(before, target_network, batch, gamma)
     expected = _sgd_step(before, grads2, lr)
-    if not torch.allclose(_flat(q_net), expected, atol=1e-6):
+    if not torch.allclose(_flat(q_network), expected, atol=1e-6):
         piled = [a + b for a, b in zip(grads2, _clip(grads, "norm", max_norm))]
-        if torch.allclose(_flat(q_net), _sgd_step(before, _clip(piled, "norm", big), lr),
+        if torch.allclose(_flat(q_network), _sgd_step(before, _clip(piled, "norm", big), lr),
                           atol=1e-6):
             fail(ex, "the second learning step used the first step's gradients too: call "
                      "optimizer.zero_grad() before loss.backward(), otherwise gradients pile "
                      "up from one step to the next.")
-        if torch.allclose(_flat(q_net), _sgd_step(before, _clip(grads2, "always rescale", big),
+        if torch.allclose(_flat(q_network), _sgd_step(before, _clip(grads2, "always rescale", big),
                                                   lr), atol=1e-6):
             fail(ex, f"with max_grad_norm = {big}, above the gradient's norm, the gradient "
                      f"was scaled up to that norm: clipping only ever shrinks a gradient "
@@ -236,48 +236,48 @@ def _nudge(net: torch.nn.Module, amount: float) -> None:
 @register("3.3")
 def check_hard_update(hard_update, maybe_hard_update) -> None:
     ex = "3.3"
-    target_net, q_net = small_net(seed=1), small_net(seed=2)
-    old_q = copy.deepcopy(q_net)
-    old_target = copy.deepcopy(target_net)
+    target_network, q_network = small_net(seed=1), small_net(seed=2)
+    old_q = copy.deepcopy(q_network)
+    old_target = copy.deepcopy(target_network)
     shown = "hard_update(target_network, q_network)"
-    call(ex, hard_update, target_net, q_net, shown=shown)
-    if not _equal(q_net, old_q):
+    call(ex, hard_update, target_network, q_network, shown=shown)
+    if not _equal(q_network, old_q):
         fail(ex, f"{shown} changed the online network. The copy runs the other way: the "
                  f"target becomes a copy of the online network, which stays as it is.")
-    if _equal(target_net, old_target):
+    if _equal(target_network, old_target):
         fail(ex, f"{shown} left the target network unchanged: copy into it in place "
                  f"(target_network.load_state_dict(q_network.state_dict())). Assigning "
                  f"target_network = ... inside the function only rebinds a local name.")
-    if not _equal(target_net, q_net):
+    if not _equal(target_network, q_network):
         fail(ex, f"after {shown} the target's weights differ from the online network's: "
                  f"copy every parameter exactly (a hard update is tau = 1).")
     shared = any(a is b or a.data_ptr() == b.data_ptr()
-                 for a, b in zip(target_net.parameters(), q_net.parameters()))
-    _nudge(q_net, 0.25)  # what an optimiser step does to the online network
-    if shared or _equal(target_net, q_net):
+                 for a, b in zip(target_network.parameters(), q_network.parameters()))
+    _nudge(q_network, 0.25)  # what an optimiser step does to the online network
+    if shared or _equal(target_network, q_network):
         fail(ex, "after the copy the target network shares its weights with the online "
                  "network (as with target_param.data = param.data): changing the online "
                  "network changed the target too. Copy the values: load_state_dict(...) or "
                  "target_param.copy_(param) under torch.no_grad().")
-    if any(p.grad_fn is not None for p in target_net.parameters()):
+    if any(p.grad_fn is not None for p in target_network.parameters()):
         fail(ex, "the copy was recorded by autograd: do it under torch.no_grad().")
 
     for every in (4, 3):
-        target_net, q_net = small_net(seed=1), small_net(seed=2)
+        target_network, q_network = small_net(seed=1), small_net(seed=2)
         copied, returned = [], []
         steps = list(range(1, 3 * every + 1))
         for step in steps:
-            _nudge(q_net, 0.01)  # the online network learns between calls
-            before, online = copy.deepcopy(target_net), copy.deepcopy(q_net)
-            out = call(ex, maybe_hard_update, target_net, q_net, step, every,
+            _nudge(q_network, 0.01)  # the online network learns between calls
+            before, online = copy.deepcopy(target_network), copy.deepcopy(q_network)
+            out = call(ex, maybe_hard_update, target_network, q_network, step, every,
                        shown=f"maybe_hard_update(target_network, q_network, step={step}, "
                              f"every={every})")
-            if not _equal(q_net, online):
+            if not _equal(q_network, online):
                 fail(ex, f"maybe_hard_update(..., step={step}, every={every}) changed the "
                          f"online network; only the target changes.")
-            if _equal(target_net, online):
+            if _equal(target_network, online):
                 copied.append(step)
-            elif not _equal(target_net, before):
+            elif not _equal(target_network, before):
                 fail(ex, f"maybe_hard_update(..., step={step}, every={every}) changed the "
                          f"target network without making it a copy of the online one.")
             returned.append(out)

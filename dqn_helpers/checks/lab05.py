@@ -51,12 +51,12 @@ def _pixels(batch: int, seed: int) -> torch.Tensor:
 
 
 @register("5.1")
-def check_nature_cnn(QNetwork) -> None:
+def check_nature_cnn(NatureQNetwork) -> None:
     ex = "5.1"
     torch.manual_seed(0)
-    net = call(ex, QNetwork, 4, shown="QNetwork(n_actions=4)")
+    net = call(ex, NatureQNetwork, 4, shown="NatureQNetwork(n_actions=4)")
     if not isinstance(net, torch.nn.Module):
-        fail(ex, f"QNetwork(4) should be a torch.nn.Module, got {type(net).__name__}")
+        fail(ex, f"NatureQNetwork(4) should be a torch.nn.Module, got {type(net).__name__}")
     convs, linears = _layers(net)
     if len(convs) != 3:
         fail(ex, f"found {len(convs)} nn.Conv2d layers, expected 3 (32 filters 8x8 stride 4, "
@@ -81,9 +81,9 @@ def check_nature_cnn(QNetwork) -> None:
     if count != nature_parameter_count(4):
         fail(ex, f"the network has {count:,} parameters, expected {nature_parameter_count(4):,} "
                  f"(the layers of the table and nothing more).")
-    six = call(ex, QNetwork, 6, shown="QNetwork(n_actions=6)")
+    six = call(ex, NatureQNetwork, 6, shown="NatureQNetwork(n_actions=6)")
     if _layers(six)[1][-1].out_features != 6:
-        fail(ex, "QNetwork(6) does not have 6 outputs: use the n_actions argument.")
+        fail(ex, "NatureQNetwork(6) does not have 6 outputs: use the n_actions argument.")
 
     x = _pixels(8, seed=5)
     with torch.no_grad():

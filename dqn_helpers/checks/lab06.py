@@ -26,10 +26,10 @@ def _double_nets():
     return small_net(3, 3, seed=ONLINE_SEED), small_net(3, 3, seed=TARGET_SEED)
 
 
-def _targets(rewards, next_obs, terminated, q_net, target_net, gamma) -> dict[str, torch.Tensor]:
+def _targets(rewards, next_obs, terminated, q_network, target_network, gamma) -> dict[str, torch.Tensor]:
     """The right Double DQN target ("double") and the targets of the usual mistakes."""
     with torch.no_grad():
-        q_next, t_next = q_net(next_obs), target_net(next_obs)
+        q_next, t_next = q_network(next_obs), target_network(next_obs)
     online_choice = q_next.argmax(dim=1, keepdim=True)
     target_choice = t_next.argmax(dim=1, keepdim=True)
     double = t_next.gather(1, online_choice).squeeze(1)
@@ -75,15 +75,15 @@ def _grads_or_changes(ex: str, nets: dict, before: dict) -> None:
 @register("6.1")
 def check_double_td_target(double_td_target) -> None:
     ex = "6.1"
-    q_net, target_net = _double_nets()
-    before = {"online": copy.deepcopy(q_net.state_dict()),
-              "target": copy.deepcopy(target_net.state_dict())}
+    q_network, target_network = _double_nets()
+    before = {"online": copy.deepcopy(q_network.state_dict()),
+              "target": copy.deepcopy(target_network.state_dict())}
     _, _, rewards, next_obs, terminated = _batch()
     gamma = 0.9
     shown = ("double_td_target(rewards, next_obs, terminated, q_network, target_network, "
              "gamma=0.9) on 6 transitions")
     got = _tensor(ex, call(ex, double_td_target, rewards.clone(), next_obs.clone(),
-                           terminated.clone(), q_net, target_net, gamma, shown=shown),
+                           terminated.clone(), q_network, target_network, gamma, shown=shown),
                   "the Double DQN target")
     if tuple(got.shape) != (6,):
         hint = (" gather(...) gives shape (B, 1): squeeze(1) it." if tuple(got.shape) in
@@ -93,8 +93,8 @@ def check_double_td_target(double_td_target) -> None:
     if got.requires_grad:
         fail(ex, "the target carries gradients: compute it inside `with torch.no_grad():`. "
                  "The target is a fixed label, not something to train.")
-    _grads_or_changes(ex, {"online": q_net, "target": target_net}, before)
-    want = _targets(rewards, next_obs, terminated, q_net, target_net, gamma)
+    _grads_or_changes(ex, {"online": q_network, "target": target_network}, before)
+    want = _targets(rewards, next_obs, terminated, q_network, target_network, gamma)
     if not torch.allclose(got, want["double"], atol=1e-5):
         hint = next((_TARGET_HINTS[k] for k, v in want.items()
                      if k != "double" and torch.allclose(got, v, atol=1e-5)),
@@ -553,10 +553,10 @@ def check_prioritized_replay_memory(PrioritizedReplayMemory) -> None:
 _WEIGHTS = torch.tensor([1.0, 0.5, 0.25, 1.0, 0.1, 0.8])
 
 
-def _reference(q_net, target_net, batch, gamma, weights, double, lr):
+def _reference(q_network, target_network, batch, gamma, weights, double, lr):
     """(loss, td_errors, weights after one SGD step) of a correct learning step."""
-    net = copy.deepcopy(q_net)
-    y = _targets(batch.rewards, batch.next_obs, batch.terminated, net, target_net,
+    net = copy.deepcopy(q_network)
+    y = _targets(batch.rewards, batch.next_obs, batch.terminated, net, target_network,
                  gamma)["double" if double else "vanilla"]
     q = net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
     losses = F.smooth_l1_loss(q, y, reduction="none")
@@ -568,10 +568,10 @@ def _reference(q_net, target_net, batch, gamma, weights, double, lr):
     return loss.item(), (q - y).detach().numpy(), losses.detach().numpy(), net
 
 
-def _loss_hint(loss, q_net, target_net, batch, gamma, weights, double) -> str:
-    y = _targets(batch.rewards, batch.next_obs, batch.terminated, q_net, target_net, gamma)
+def _loss_hint(loss, q_network, target_network, batch, gamma, weights, double) -> str:
+    y = _targets(batch.rewards, batch.next_obs, batch.terminated, q_network, target_network, gamma)
     with torch.no_grad():
-        q = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        q = q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
     right, wrong = ("double", "vanilla") if double else ("vanilla", "double")
     huber = F.smooth_l1_loss
     variants = {
@@ -602,22 +602,22 @@ def check_learn_step_weighted(learn_step) -> None:
     gamma, lr = 0.9, 0.05
     batch = _batch()
     for double in (False, True):
-        q_net, target_net = _double_nets()
-        start_q, start_target = copy.deepcopy(q_net), copy.deepcopy(target_net.state_dict())
-        want_loss, want_td, losses, want_net = _reference(q_net, target_net, batch, gamma,
+        q_network, target_network = _double_nets()
+        start_q, start_target = copy.deepcopy(q_network), copy.deepcopy(target_network.state_dict())
+        want_loss, want_td, losses, want_net = _reference(q_network, target_network, batch, gamma,
                                                           _WEIGHTS, double, lr)
-        opt = torch.optim.SGD(q_net.parameters(), lr=lr)
+        opt = torch.optim.SGD(q_network.parameters(), lr=lr)
         shown = (f"learn_step(q_network, target_network, optimizer, batch, gamma=0.9, weights, "
                  f"double={double})")
-        out = call(ex, learn_step, q_net, target_net, opt, batch, gamma, _WEIGHTS.clone(),
+        out = call(ex, learn_step, q_network, target_network, opt, batch, gamma, _WEIGHTS.clone(),
                    double, shown=shown)
         if not (isinstance(out, tuple) and len(out) == 2):
             fail(ex, f"{shown} should return a tuple (loss, td_errors), got "
                      f"{type(out).__name__}.")
         loss, td_errors = out
-        loss = check_loss_and_target(ex, loss, shown, target_net, start_target)
+        loss = check_loss_and_target(ex, loss, shown, target_network, start_target)
         if not np.isclose(loss, want_loss, rtol=1e-4):
-            hint = _loss_hint(loss, start_q, target_net, batch, gamma, _WEIGHTS, double)
+            hint = _loss_hint(loss, start_q, target_network, batch, gamma, _WEIGHTS, double)
             fail(ex, f"{shown} with weights {_WEIGHTS.tolist()}: the loss was "
                      f"{fmt(float(loss))}, expected {fmt(want_loss)}: {hint}")
         if isinstance(td_errors, torch.Tensor):
@@ -629,7 +629,7 @@ def check_learn_step_weighted(learn_step) -> None:
                      f"one per transition.")
         if not np.allclose(np.abs(td_errors), np.abs(want_td), atol=1e-5):
             with torch.no_grad():
-                q_after = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+                q_after = q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
                 q_before = start_q(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
             y = q_before.numpy() - want_td
             hint = ("they were computed after optimizer.step(), with the updated network: keep "
@@ -644,20 +644,20 @@ def check_learn_step_weighted(learn_step) -> None:
                     "return q_taken - y, one TD error per transition.")
             fail(ex, f"{shown} returned TD errors {fmt(td_errors)}, expected {fmt(want_td)}: "
                      f"{hint}")
-        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_network.parameters(),
                                                                     want_net.parameters())):
-            if all(torch.equal(a, b) for a, b in zip(q_net.parameters(), start_q.parameters())):
+            if all(torch.equal(a, b) for a, b in zip(q_network.parameters(), start_q.parameters())):
                 fail(ex, "the Q-network's weights did not change: call optimizer.zero_grad(), "
                          "loss.backward(), then optimizer.step().")
             fail(ex, f"after {shown} the weights differ from one SGD step on the weighted "
                      f"loss: backpropagate the same loss you return, with zero_grad() first.")
     # a second step on the same optimiser: gradients must not pile up
-    q_net, target_net = _double_nets()
-    opt = torch.optim.SGD(q_net.parameters(), lr=lr)
-    call(ex, learn_step, q_net, target_net, opt, batch, gamma, _WEIGHTS.clone(), True)
-    _, _, _, want_net = _reference(q_net, target_net, batch, gamma, _WEIGHTS, True, lr)
-    call(ex, learn_step, q_net, target_net, opt, batch, gamma, _WEIGHTS.clone(), True)
-    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_net.parameters(),
+    q_network, target_network = _double_nets()
+    opt = torch.optim.SGD(q_network.parameters(), lr=lr)
+    call(ex, learn_step, q_network, target_network, opt, batch, gamma, _WEIGHTS.clone(), True)
+    _, _, _, want_net = _reference(q_network, target_network, batch, gamma, _WEIGHTS, True, lr)
+    call(ex, learn_step, q_network, target_network, opt, batch, gamma, _WEIGHTS.clone(), True)
+    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(q_network.parameters(),
                                                                 want_net.parameters())):
         fail(ex, "the second of two learning steps differs from a correct one: call "
                  "optimizer.zero_grad() before loss.backward(), otherwise gradients pile up.")
