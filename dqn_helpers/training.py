@@ -124,6 +124,13 @@ class TrainingLog:
         """Stop the clock, close the bar and the plot; return the run's results."""
         train_wall_seconds = self.seconds()
         if self.progress is not None:
+            if self.show:  # the bar counts a step when the next one starts: count the last one
+                self.progress.n = self.env_steps - self.start_step
+                if self.steps_to_solve is not None:
+                    # Solved before the budget ran out: a success, so the bar ends full (in
+                    # Jupyter, green) rather than cut short (red, as an interrupted run's).
+                    self.progress.total = self.progress.n
+                self.progress.refresh()
             self.progress.close()
         if self.plot is not None:
             self.plot.close()
