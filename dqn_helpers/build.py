@@ -36,6 +36,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from string import ascii_lowercase
 
 import nbformat
 
@@ -77,7 +78,7 @@ class Exercise:
     @property
     def base(self) -> str:
         """The exercise the region belongs to, which has one check: "2.2" for "2.2a"."""
-        return self.id.rstrip("abcdefghijklmnopqrstuvwxyz")
+        return self.id.rstrip(ascii_lowercase)
 
 
 def badge_source(folder: str, filename: str) -> str:
@@ -189,20 +190,19 @@ def saved_pieces(nb, where: str, lab: int) -> dict[str, Piece]:
     pieces: dict[str, Piece] = {}
     section = None
     for index, cell in enumerate(nb.cells):
+        lines = cell.source.splitlines()
+        marks = [n for n, line in enumerate(lines, 1) if line.strip() == SAVE]
+        if marks and cell.cell_type != "code":
+            raise BuildError(f"{where}, cell {index}, line {marks[0]}: {SAVE} belongs in a code "
+                             "cell")
         if cell.cell_type == "markdown":
-            headings = [m for m in SECTION_RE.finditer(cell.source)
-                        if not m.group(0).startswith("###")]
+            headings = list(SECTION_RE.finditer(cell.source))
             if headings:
                 title = headings[-1]["title"]
                 number = re.match(r"^##\s+(\d+)\.", headings[-1].group(0))
                 section = f"{number[1]}, {title}" if number else title
-            continue
-        lines = cell.source.splitlines()
-        marks = [n for n, line in enumerate(lines, 1) if line.strip() == SAVE]
         if not marks:
             continue
-        if cell.cell_type != "code":
-            raise BuildError(f"{where}, cell {index}: {SAVE} belongs in a code cell")
         try:
             tree = _python(cell.source)
         except SyntaxError as error:
@@ -224,8 +224,8 @@ def saved_pieces(nb, where: str, lab: int) -> dict[str, Piece]:
             body, exercises = [], []
             for line in lines[mark:node.end_lineno]:
                 match = START_RE.match(line)
-                if match:
-                    exercises.append(f"{int(match['lab'])}.{match['k']}".rstrip("abcdefghij"))
+                if match:  # a part (2.2a) names its exercise (2.2)
+                    exercises.append(f"{int(match['lab'])}.{match['k']}".rstrip(ascii_lowercase))
                 elif line.strip() != END and not line.strip().startswith(HINT):
                     body.append(line)
             pieces[node.name] = Piece(lab, node.name, "\n".join(body),
@@ -359,8 +359,9 @@ def dumps(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def read_solutions(root: Path) -> list[tuple[Path, int, str, object]]:
-    """(path, lab, name, notebook) of every solution, checked and with its copies expanded."""
+def read_solutions(root: Path) -> tuple[list[tuple[Path, int, str, object]], list[str]]:
+    """(path, lab, name, notebook) of every solution, checked and with its copies expanded;
+    and one line per copy that was out of date."""
     paths = sorted((root / "solutions").glob("*.ipynb"))
     if not paths:
         raise BuildError(f"no solution notebooks in {root / 'solutions'}")
@@ -379,28 +380,18 @@ def read_solutions(root: Path) -> list[tuple[Path, int, str, object]]:
         refuse_hand_made_stamps(nb, where)
         library[lab] = saved_pieces(nb, where, lab)
         solutions.append((path, lab, name, nb))
-    for path, lab, _, nb in solutions:
-        expand_copies(nb, str(path.relative_to(root)), lab, library)
-    return solutions
+    outdated = [line for path, lab, _, nb in solutions
+                for line in expand_copies(nb, str(path.relative_to(root)), lab, library)]
+    return solutions, outdated
 
 
 def plan(root: Path) -> dict[Path, str]:
     """What the build would write: every solution (normalised) and every student notebook."""
     files: dict[Path, str] = {}
-    for path, lab, name, nb in read_solutions(root):
+    for path, lab, name, nb in read_solutions(root)[0]:
         files[path] = dumps(stamp(nb, "solutions", path.name, lab, name))
         files[root / "notebooks" / path.name] = dumps(student_version(nb, path.name, lab, name))
     return files
-
-
-def outdated_copies(root: Path) -> list[str]:
-    """One line per copied definition that no longer matches its original."""
-    paths = sorted((root / "solutions").glob("*.ipynb"))
-    notebooks = {int(p.name[:2]): (p, nbformat.read(p, as_version=4)) for p in paths}
-    library = {lab: saved_pieces(nb, str(p.relative_to(root)), lab)
-               for lab, (p, nb) in notebooks.items()}
-    return [line for lab, (p, nb) in notebooks.items()
-            for line in expand_copies(nb, str(p.relative_to(root)), lab, library)]
 
 
 def stale(root: Path) -> list[Path]:
@@ -425,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = stale(root)
             for path in bad:
                 print(f"stale: {path.relative_to(root)}", file=sys.stderr)
-            for line in outdated_copies(root) if bad else []:
+            for line in read_solutions(root)[1] if bad else []:
                 print(f"stale copy: {line}", file=sys.stderr)
             if bad:
                 print("Run `python -m dqn_helpers.build` and commit the result.", file=sys.stderr)

@@ -262,6 +262,7 @@ def test_broken_copies_are_refused(tmp_path, capsys, copying, message):
     (code("#@save\nx = 1"), "line 1: #@save must stand alone"),
     (code("def f():\n    #@save\n    pass"), "line 2: #@save must stand alone"),
     (code("#@save\ndef f():\n    pass\n\n\n#@save\ndef f():\n    pass"), "f is saved twice"),
+    (markdown("Mark it so:\n#@save"), "line 2: #@save belongs in a code cell"),
 ])
 def test_broken_save_markers_are_refused(tmp_path, capsys, cell, message):
     course = two_labs(tmp_path, [cell], [code("x = 1")])
