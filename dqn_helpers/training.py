@@ -14,6 +14,12 @@ shows only the algorithm::
             break                                     # solved
     results = log.close()
 
+With a tracker (``dqn_helpers.tracking``) it also logs each episode's return and length, what
+``add`` shows beside the bar (epsilon, say), the mean loss of the gradient steps counted with
+``learned(loss)``, gradient steps per second, and every evaluation. Run headless by
+``python -m dqn_helpers.run`` (``DQN_LABS_HEADLESS=1``) it prints a line of progress every
+``HEADLESS_INTERVAL`` seconds instead of a bar.
+
 Without a progress bar or plot (``show=False``) it still records everything:
 
 >>> log = TrainingLog(5, show=False)
@@ -31,11 +37,15 @@ True
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+HEADLESS_INTERVAL = 10.0  # seconds between progress lines when run headless
 
 
 class TrainingLog:
@@ -48,7 +58,7 @@ class TrainingLog:
     def __init__(self, total_steps: int, *, solved_at: float | None = None,
                  title: str = "Training", show: bool = True, max_minutes: float | None = None,
                  start_step: int = 0, previous_returns=(), previous_seconds: float = 0.0,
-                 plot_interval: float = 2.0, bar_interval: float = 1.0):
+                 plot_interval: float = 2.0, bar_interval: float = 1.0, tracker=None):
         self.total_steps, self.start_step = total_steps, start_step
         self.solved_at, self.title, self.show = solved_at, title, show
         self.max_minutes, self.previous_seconds = max_minutes, previous_seconds
@@ -59,6 +69,11 @@ class TrainingLog:
         self.episode_return, self.env_steps, self.steps_to_solve = 0.0, start_step, None
         self.plot = self.progress = None
         self._started = None
+        self.tracker = tracker  # dqn_helpers.tracking, or None
+        self.headless = show and os.environ.get("DQN_LABS_HEADLESS") == "1"
+        self._episode_start, self._losses, self._gradient_steps = start_step, [], 0
+        self._last_report = None  # (time, gradient steps) at the last tracker or headless line
+        self._last_print = 0.0
 
     def steps(self) -> Iterator[int]:
         """The loop's ``global_step``: start_step, ..., total_steps - 1, with a progress bar."""
@@ -72,8 +87,10 @@ class TrainingLog:
             for old_return in self.episode_returns:
                 self.plot.add_episode(old_return)
         self.progress = tqdm(range(self.start_step, self.total_steps), desc="training",
-                             mininterval=self.bar_interval, disable=not self.show)
+                             mininterval=self.bar_interval,
+                             disable=not self.show or self.headless)
         self._started = time.perf_counter() - self.previous_seconds
+        self._last_report = (time.perf_counter(), 0)
         for global_step in self.progress:
             self.env_steps = global_step + 1
             yield global_step
@@ -94,12 +111,46 @@ class TrainingLog:
             return False
         self.episode_returns.append(self.episode_return)
         self.episode_ends.append(self.env_steps)
+        if self.tracker:
+            self._track_episode(postfix)
         if self.show:
             self.plot.add_episode(self.episode_return)
             shown = {key: round(float(value), 3) for key, value in postfix.items()}
             self.progress.set_postfix(ret=round(self.episode_return, 1), **shown, refresh=False)
-        self.episode_return = 0.0
+            if self.headless and time.perf_counter() - self._last_print > HEADLESS_INTERVAL:
+                self._print_progress(shown)
+        self.episode_return, self._episode_start = 0.0, self.env_steps
         return True
+
+    def learned(self, loss: float) -> None:
+        """Count one gradient step and its loss (logged, averaged, at the next episode's end)."""
+        self._gradient_steps += 1
+        if self.tracker:
+            self._losses.append(float(loss))
+
+    def _gradient_steps_per_second(self) -> float:
+        now, before = time.perf_counter(), self._last_report
+        self._last_report = (now, self._gradient_steps)
+        return (self._gradient_steps - before[1]) / max(now - before[0], 1e-9)
+
+    def _track_episode(self, postfix: dict[str, float]) -> None:
+        step, track = self.env_steps, self.tracker.scalar
+        track("train/episode_return", self.episode_return, step)
+        track("train/episode_length", step - self._episode_start, step)
+        for name, value in postfix.items():
+            track(f"train/{name}", float(value), step)
+        if self._losses:
+            track("train/loss", float(np.mean(self._losses)), step)
+            track("train/gradient_steps_per_second", self._gradient_steps_per_second(), step)
+            self._losses = []
+
+    def _print_progress(self, shown: dict[str, float]) -> None:
+        self._last_print = time.perf_counter()
+        last_eval = f", last evaluation {self.evals[-1][1]:.1f}" if self.evals else ""
+        extra = "".join(f", {key} {value}" for key, value in shown.items())
+        print(f"  step {self.env_steps:,}/{self.total_steps:,} ({self.seconds():.0f} s): "
+              f"{len(self.episode_returns)} episodes, last return {self.episode_return:.1f}"
+              f"{extra}{last_eval}", file=sys.stderr, flush=True)
 
     def evaluate(self, q_network, env_id, episodes: int = 100) -> bool:
         """The periodic greedy evaluation (``evaluation.solved``); True when it reaches solved_at.
@@ -114,8 +165,14 @@ class TrainingLog:
         is_solved, mean = solved(q_network, env_id, self.solved_at,
                                  seed=10_000 + 1_000 * (len(self.evals) + 1), episodes=episodes)
         self.evals.append((self.env_steps, mean))
+        if self.tracker:
+            self.tracker.scalar("eval/mean_return", mean, self.env_steps)
         if self.show:
             self.plot.add_eval(mean)
+        if self.headless:
+            print(f"  evaluation at step {self.env_steps:,}: greedy mean {mean:.1f}"
+                  + (f" >= {self.solved_at:g}: solved" if is_solved else ""),
+                  file=sys.stderr, flush=True)
         if is_solved and self.steps_to_solve is None:
             self.steps_to_solve = self.env_steps
         return is_solved
