@@ -30,7 +30,7 @@ FILES = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix("._
 WITH_EXAMPLES = ["dqn_helpers.checks", "dqn_helpers.checkpoints", "dqn_helpers.compare",
                  "dqn_helpers.envs", "dqn_helpers.evaluation", "dqn_helpers.grading_hidden",
                  "dqn_helpers.metrics", "dqn_helpers.notebook", "dqn_helpers.plots",
-                 "dqn_helpers.run", "dqn_helpers.training"]
+                 "dqn_helpers.run", "dqn_helpers.tracking", "dqn_helpers.training"]
 
 
 def prompts(path: Path) -> int:
