@@ -86,14 +86,17 @@ class TrainingLog:
                                  min_interval=self.plot_interval)
             for old_return in self.episode_returns:
                 self.plot.add_episode(old_return)
-        self.progress = tqdm(range(self.start_step, self.total_steps), desc="training",
+        # The bar is advanced by hand, not iterated: a loop that breaks (solved) closes this
+        # generator, and an iterated bar would take that for an error and turn red for good.
+        self.progress = tqdm(total=self.total_steps - self.start_step, desc="training",
                              mininterval=self.bar_interval,
                              disable=not self.show or self.headless)
         self._started = time.perf_counter() - self.previous_seconds
         self._last_report = (time.perf_counter(), 0)
-        for global_step in self.progress:
+        for global_step in range(self.start_step, self.total_steps):
             self.env_steps = global_step + 1
             yield global_step
+            self.progress.update()
             if self.max_minutes is not None and self.seconds() > 60 * self.max_minutes:
                 return  # out of time: the agent is the network as it is now
 
@@ -181,13 +184,13 @@ class TrainingLog:
         """Stop the clock, close the bar and the plot; return the run's results."""
         train_wall_seconds = self.seconds()
         if self.progress is not None:
-            if self.show:  # the bar counts a step when the next one starts: count the last one
-                self.progress.n = self.env_steps - self.start_step
-                if self.steps_to_solve is not None:
-                    # Solved before the budget ran out: a success, so the bar ends full (in
-                    # Jupyter, green) rather than cut short (red, as an interrupted run's).
-                    self.progress.total = self.progress.n
-                self.progress.refresh()
+            if self.show and self.steps_to_solve is not None:
+                # Solved before the budget ran out: a success, so the bar ends full (green in
+                # Jupyter) rather than cut short (red, as an interrupted or failed run's).
+                steps, started = self.env_steps - self.start_step, self.progress.start_t
+                self.progress.reset(total=steps)  # reset() also resizes Jupyter's bar
+                self.progress.start_t = started  # keep the elapsed time shown
+                self.progress.update(steps)
             self.progress.close()
         if self.plot is not None:
             self.plot.close()
