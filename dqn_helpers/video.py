@@ -1,13 +1,16 @@
 """Record an agent and show it inline as a video (introduced in lab 01).
 
-Videos are embedded as a base64 ``<video>`` tag, which plays in Colab, JupyterLab, VS Code and
-exported HTML, with no X server: frames come from ``render_mode="rgb_array"``. Without ffmpeg
-the same frames become an animated GIF.
+Videos are embedded as a base64 ``<video>`` tag with two sources, so that they play in Colab,
+JupyterLab, VS Code and exported HTML alike: VP9 in WebM (an open codec; VS Code and some Linux
+browsers have no H.264) and H.264 in mp4 (for older Safari, which has no WebM). No X server is
+needed: frames come from ``render_mode="rgb_array"``. Without ffmpeg the frames become a GIF.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,6 +21,17 @@ import torch
 
 from dqn_helpers.envs import check_env_id
 
+# imageio-ffmpeg's writer arguments for each video format
+FFMPEG_ARGS = {
+    # faststart puts the index first, so that browsers start playing at once
+    "mp4": dict(codec="libx264", output_params=["-movflags", "+faststart"]),
+    # constant quality (-crf with -b:v 0) in libvpx's fast realtime mode: about as fast as
+    # H.264 and about as small (a CartPole video: 27 KB against 26 KB)
+    "webm": dict(codec="libvpx-vp9", quality=None,
+                 output_params=["-crf", "40", "-b:v", "0", "-deadline", "realtime",
+                                "-cpu-used", "6", "-row-mt", "1"]),
+}
+
 
 def _ffmpeg_available() -> bool:
     try:
@@ -27,6 +41,16 @@ def _ffmpeg_available() -> bool:
         return True
     except Exception:
         return False
+
+
+@functools.cache
+def _can_encode(fmt: str) -> bool:
+    """Whether ffmpeg has the encoder of ``fmt`` (imageio-ffmpeg's own ffmpeg has both)."""
+    import imageio_ffmpeg
+
+    encoders = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"],
+                              capture_output=True, text=True).stdout
+    return f" {FFMPEG_ARGS[fmt]['codec']} " in encoders
 
 
 def record_episode(policy: Callable[[Any], Any] | torch.nn.Module,
@@ -89,23 +113,24 @@ def _check_frames(frames: Sequence[np.ndarray]) -> None:
 
 
 def encode_video(frames: Sequence[np.ndarray], fps: int = 30, fmt: str | None = None) -> bytes:
-    """Encode frames as mp4 (H.264), or as GIF when ``fmt="gif"`` or ffmpeg is missing."""
+    """Encode frames as ``fmt``: "mp4" (H.264, the default), "webm" (VP9) or "gif" (the
+    default when ffmpeg is missing)."""
     import imageio.v2 as imageio
 
     _check_frames(frames)
     fmt = fmt or ("mp4" if _ffmpeg_available() else "gif")
-    if fmt not in ("mp4", "gif"):
-        raise ValueError(f"fmt must be 'mp4' or 'gif', got {fmt!r}")
+    if fmt not in ("mp4", "webm", "gif"):
+        raise ValueError(f"fmt must be 'mp4', 'webm' or 'gif', got {fmt!r}")
     with tempfile.TemporaryDirectory() as tmp:  # ffmpeg writes to files, not to memory
         path = Path(tmp) / f"video.{fmt}"
-        if fmt == "mp4":
-            # faststart puts the index first so that browsers start playing at once
-            with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+        if fmt in FFMPEG_ARGS:
+            with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps,
                                     pixelformat="yuv420p", macro_block_size=1,
-                                    output_params=["-movflags", "+faststart"],
-                                    ffmpeg_log_level="error") as writer:
+                                    ffmpeg_log_level="error", **FFMPEG_ARGS[fmt]) as writer:
                 for frame in frames:
                     writer.append_data(_even(frame))
+            if not path.exists():  # ffmpeg failed (its message is printed above)
+                raise RuntimeError(f"ffmpeg could not encode the video as {fmt}")
         else:
             imageio.mimsave(path, [_even(f) for f in frames], format="GIF",
                             duration=1000 / fps, loop=0)
@@ -113,10 +138,10 @@ def encode_video(frames: Sequence[np.ndarray], fps: int = 30, fmt: str | None = 
 
 
 def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: int = 30) -> Path:
-    """Write frames to ``path`` (``.mp4`` or ``.gif``, from its suffix) and return the path."""
+    """Write frames to ``path`` (``.mp4``, ``.webm`` or ``.gif``, from its suffix); return it."""
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt == "mp4" and not _ffmpeg_available():
+    if fmt in FFMPEG_ARGS and not _ffmpeg_available():
         path, fmt = path.with_suffix(".gif"), "gif"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encode_video(frames, fps=fps, fmt=fmt))
@@ -124,15 +149,22 @@ def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: int = 30) ->
 
 
 def show_video(frames: Sequence[np.ndarray], fps: int = 30, width: int = 480):
-    """Return an inline HTML video of the frames (the last expression of a cell shows it)."""
+    """Return an inline HTML video of the frames (the last expression of a cell shows it).
+
+    The browser plays the first source it can: WebM (VP9), else mp4 (H.264).
+    """
     from IPython.display import HTML
 
-    fmt = "mp4" if _ffmpeg_available() else "gif"
-    data = base64.b64encode(encode_video(frames, fps=fps, fmt=fmt)).decode("ascii")
-    if fmt == "mp4":
-        return HTML(f'<video width="{width}" controls autoplay loop muted playsinline>'
-                    f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
-    return HTML(f'<img width="{width}" src="data:image/gif;base64,{data}">')
+    def base64_of(fmt):
+        return base64.b64encode(encode_video(frames, fps=fps, fmt=fmt)).decode("ascii")
+
+    sources = [f"""<source src="data:video/{fmt};base64,{base64_of(fmt)}" type='{mime}'>"""
+               for fmt, mime in (("webm", 'video/webm; codecs="vp9"'), ("mp4", "video/mp4"))
+               if _ffmpeg_available() and _can_encode(fmt)]
+    if not sources:
+        return HTML(f'<img width="{width}" src="data:image/gif;base64,{base64_of("gif")}">')
+    return HTML(f'<video width="{width}" controls autoplay loop muted playsinline>'
+                f'{"".join(sources)}</video>')
 
 
 def side_by_side(left: Sequence[np.ndarray], right: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -151,11 +183,12 @@ def side_by_side(left: Sequence[np.ndarray], right: Sequence[np.ndarray]) -> lis
 
 
 def decode_video(data: bytes) -> list[np.ndarray]:
-    """Decode mp4 or GIF bytes back to frames (used by the tests)."""
+    """Decode mp4, WebM or GIF bytes back to frames (used by the tests)."""
     import imageio.v2 as imageio
 
     fmt = "GIF" if data[:3] == b"GIF" else "FFMPEG"
     with tempfile.TemporaryDirectory() as tmp:
+        # ffmpeg tells mp4 from WebM by their content, whatever the file's suffix
         path = Path(tmp) / ("video.gif" if fmt == "GIF" else "video.mp4")
         path.write_bytes(data)
         reader = imageio.get_reader(path, format=fmt)

@@ -5,13 +5,15 @@ import pytest
 from .conftest import assert_mistake_caught, fill, namespace, run_check, solution
 
 CROP = '''
-    class CartCrop(gym.ObservationWrapper):
+    class CartCrop(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         TOP, CROP_HEIGHT, CROP_WIDTH = 160, 160, 240
 
         def __init__(self, env, height=40, width=60):
-            super().__init__(env)
+            gym.utils.RecordConstructorArgs.__init__(self, height=height, width=width)
+            gym.ObservationWrapper.__init__(self, env)
             self.height, self.width = height, width
             self.observation_space = gym.spaces.Box(0, 255, (height, width), np.uint8)
+            self.metadata = {**env.metadata, "render_modes": ["rgb_array"]}
 
         def cart_column(self):
             u = self.env.unwrapped

@@ -1,5 +1,8 @@
 """Environments, evaluation, plots and videos."""
 
+import base64
+import html.parser
+
 import numpy as np
 import pytest
 import torch
@@ -91,6 +94,51 @@ def test_gif_when_ffmpeg_is_missing(monkeypatch, tmp_path):
     assert "data:image/gif;base64," in video.show_video(frames).data
     path = video.save_video(frames, tmp_path / "a.mp4")
     assert path.suffix == ".gif" and len(video.decode_video(path.read_bytes())) == 5
+
+
+class Sources(html.parser.HTMLParser):
+    """The attributes of each <source> tag of an HTML snippet."""
+
+    def __init__(self, html_text):
+        super().__init__()
+        self.found = []
+        self.feed(html_text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "source":
+            self.found.append(dict(attrs))
+
+
+def codec_of(data: bytes, tmp_path) -> str:
+    import imageio.v2 as imageio
+
+    path = tmp_path / "probe.mp4"  # ffmpeg recognises WebM by its content too
+    path.write_bytes(data)
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        return reader.get_meta_data()["codec"]
+
+
+def test_show_video_offers_webm_then_mp4_and_both_decode(tmp_path):
+    frames = [np.zeros((30, 40, 3), np.uint8) for _ in range(12)]
+    for i, frame in enumerate(frames):  # a white square moving right on black
+        frame[10:20, 2 * i:2 * i + 10] = 255
+    sources = Sources(video.show_video(frames).data).found
+    assert [s["type"] for s in sources] == ['video/webm; codecs="vp9"', "video/mp4"]
+    for source, mime, codec in zip(sources, ["video/webm", "video/mp4"], ["vp9", "h264"]):
+        prefix = f"data:{mime};base64,"
+        assert source["src"].startswith(prefix)
+        data = base64.b64decode(source["src"][len(prefix):])
+        assert codec_of(data, tmp_path) == codec
+        decoded = video.decode_video(data)
+        assert len(decoded) == len(frames) and decoded[0].shape == (30, 40, 3)
+        for original, back in zip(frames, decoded):
+            assert np.abs(back.astype(int) - original).mean() < 4
+
+
+def test_show_video_without_vp9_offers_mp4_alone(monkeypatch):
+    monkeypatch.setattr(video, "_can_encode", lambda fmt: fmt == "mp4")
+    frames = [np.full((20, 20, 3), 40 * i, dtype=np.uint8) for i in range(5)]
+    assert [s["type"] for s in Sources(video.show_video(frames).data).found] == ["video/mp4"]
 
 
 def test_video_refuses_bad_frames():
