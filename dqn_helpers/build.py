@@ -60,8 +60,14 @@ import sys
 if "google.colab" in sys.modules:
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "dqn-helpers @ git+https://github.com/{REPO}@{BRANCH}"], check=True)'''
+    package = "git+https://github.com/{REPO}@{BRANCH}"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", f"dqn-helpers @ {{package}}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if pip.returncode != 0:  # show pip's last lines (they say why), and what to do
+        print("\\n".join(pip.stdout.splitlines()[-40:]))
+        raise RuntimeError(f"Installing {{package}} failed (pip's output is above). Run this "
+                           "cell again; if it fails again, check that address, then "
+                           "Runtime > Restart session and run the notebook from the top.")'''
 
 
 class BuildError(Exception):

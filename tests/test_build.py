@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 
 import nbformat
 import pytest
@@ -95,6 +96,45 @@ def test_setup_cell_does_nothing_outside_colab(monkeypatch):
     assert "google.colab" not in sys.modules
     exec(build.SETUP_SOURCE, {})
     assert build.REPO in build.SETUP_SOURCE
+
+
+def run_setup_cell_in_fake_colab(monkeypatch, returncode: int, output: str) -> list:
+    """Run the setup cell as Colab would, with pip replaced by a result; return pip's calls."""
+    calls = []
+
+    def fake_pip(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, returncode, stdout=output)
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", fake_pip)
+    exec(build.SETUP_SOURCE, {})
+    return calls
+
+
+def test_setup_cell_in_colab_installs_the_course_package_silently(monkeypatch, capsys):
+    calls = run_setup_cell_in_fake_colab(monkeypatch, 0, "Successfully installed dqn-helpers")
+    (command,) = calls
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert command[4] == f"dqn-helpers @ git+https://github.com/{build.REPO}@{build.BRANCH}"
+    assert capsys.readouterr() == ("", "")
+
+
+def test_setup_cell_shows_why_pip_failed_and_what_to_do(monkeypatch, capsys):
+    output = "\n".join([f"Collecting line {k}" for k in range(100)] + [
+        "fatal: repository 'https://github.com/someone/dqn-labs/' not found",
+        "error: subprocess-exited-with-error"])
+    with pytest.raises(RuntimeError) as failure:
+        run_setup_cell_in_fake_colab(monkeypatch, 1, output)
+    shown = capsys.readouterr().out
+    assert "fatal: repository 'https://github.com/someone/dqn-labs/' not found" in shown
+    assert "error: subprocess-exited-with-error" in shown
+    assert "Collecting line 99" in shown and "Collecting line 0\n" not in shown  # the tail only
+    message = str(failure.value)
+    assert f"github.com/{build.REPO}@{build.BRANCH}" in message
+    assert "pip's output is above" in message and "Run this cell again" in message
+    assert "Runtime > Restart session" in message
+    assert "CalledProcessError" not in shown + message
 
 
 def broken_course(tmp_path, cells):

@@ -4,6 +4,9 @@ import re
 import subprocess
 import sys
 
+from dqn_helpers import BRANCH, REPO
+from dqn_helpers.build import badge_source
+
 from .conftest import ROOT
 
 
@@ -14,20 +17,25 @@ def readme_commands():
             if line.startswith("python3 -m venv")]
 
 
-def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
+def test_readme_gives_three_setup_commands_and_ci_runs_the_test_one():
     commands = readme_commands()
-    assert len(commands) == 2, commands
-    main_job, tests = commands
-    assert "dqn_helpers.run" in main_job and "torch==2.13.0" in main_job
-    assert "pytest" in tests and "torch==2.13.0" in tests
+    assert len(commands) == 3, commands
+    lab, main_job, tests = commands
+    assert lab.endswith(".venv/bin/jupyter lab notebooks/") and '-e ".[lab]"' in lab
+    assert main_job.endswith(".venv/bin/python -m dqn_helpers.run 02")
+    assert tests.endswith(".venv/bin/python -m pytest")
+    for command in commands:  # an unpinned torch downloads gigabytes of CUDA packages
+        assert " torch==2.13.0 " in command, command
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines(), ".ci/run must run the README's test command verbatim"
 
 
-def test_readme_lists_every_lab_with_its_colab_badge():
+def test_readme_clones_and_lists_every_lab_with_its_colab_badge():
     readme = (ROOT / "README.md").read_text()
+    assert f"git clone https://github.com/{REPO}.git\ncd {REPO.split('/')[1]}\n" in readme
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        assert f"blob/main/notebooks/{path.name})" in readme, f"{path.name} is not in the README"
+        assert badge_source("notebooks", path.name) in readme, \
+            f"README: {path.name} has no Colab badge for {REPO}@{BRANCH}"
 
 
 def test_ruff_is_clean():
