@@ -29,6 +29,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,27 @@ class WandbTracking(NoTracking):
 
     def close(self) -> None:
         self.run.finish()
+
+
+def show_tensorboard(log_dir: str | Path) -> None:
+    """TensorBoard inside the notebook (JupyterLab, Colab, VS Code), reading ``log_dir``.
+
+    The same as ``%load_ext tensorboard`` and ``%tensorboard --logdir LOG_DIR``, except that it
+    also finds the ``tensorboard`` program of a virtual environment that is not on the PATH (a
+    JupyterLab started as ``.venv/bin/jupyter lab``).
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        print(f"Not in a notebook: run `tensorboard --logdir {log_dir}` and open the address it "
+              "prints.")
+        return
+    beside_python = Path(sys.executable).with_name("tensorboard")
+    if shutil.which("tensorboard") is None and beside_python.exists():
+        os.environ.setdefault("TENSORBOARD_BINARY", str(beside_python))
+    shell.run_line_magic("load_ext", "tensorboard")
+    shell.run_line_magic("tensorboard", f'--logdir "{log_dir}"')
 
 
 def start_tracking(backend: str | None, run: str, config: dict[str, Any],

@@ -126,3 +126,8 @@ def test_wandb_offline_run_holds_the_keys_the_video_and_the_artifact(tmp_path, m
     assert names[0] == "02/dqn/seed0"
     assert ("q_network-02-dqn-seed0", "model", ["q_network.pt"]) in artifacts
     assert list(Path(folder).glob("files/media/videos/agent_*.mp4"))
+
+
+def test_show_tensorboard_outside_a_notebook_says_what_to_run(capsys, tmp_path):
+    tracking.show_tensorboard(tmp_path / "tensorboard")
+    assert f"tensorboard --logdir {tmp_path / 'tensorboard'}" in capsys.readouterr().out
