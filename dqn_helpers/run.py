@@ -22,8 +22,9 @@ from pathlib import Path
 
 import nbformat
 
+from dqn_helpers.tracking import BACKENDS
+
 HEADLESS = "DQN_LABS_HEADLESS"  # set to "1" for the kernel: training prints plain progress lines
-TRACKERS = ("off", "tensorboard", "wandb")
 HEADING_RE = re.compile(r"^#{1,2}\s+(?P<title>\S.*?)\s*$", re.MULTILINE)
 # The kernel process's own log (ipykernel's, not the notebook's output) warns of what is not the
 # user's business, such as "Kernel is running over TCP without encryption" (every local kernel
@@ -186,7 +187,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run folder (default runs/NN_name/seedS); with several labs, each "
                              "lab runs in DIR/NN_name/seedS")
-    parser.add_argument("--track", choices=TRACKERS,
+    parser.add_argument("--track", choices=BACKENDS,
                         help="experiment tracking: the TRACK parameter (-p TRACK VALUE)")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override another parameter, e.g. -p TOTAL_STEPS 20000")
