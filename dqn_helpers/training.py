@@ -184,7 +184,7 @@ class TrainingLog:
         """Stop the clock, close the bar and the plot; return the run's results."""
         train_wall_seconds = self.seconds()
         if self.progress is not None:
-            if self.show and self.steps_to_solve is not None:
+            if not self.progress.disable and self.steps_to_solve is not None:
                 # Solved before the budget ran out: a success, so the bar ends full (green in
                 # Jupyter) rather than cut short (red, as an interrupted or failed run's).
                 steps, started = self.env_steps - self.start_step, self.progress.start_t

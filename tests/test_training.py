@@ -77,3 +77,19 @@ def test_evaluating_needs_a_threshold():
     log = TrainingLog(5, show=False)
     with pytest.raises(ValueError, match="solved_at"):
         log.evaluate(ConstantQ(), "CartPole-v1")
+
+
+def test_headless_a_solved_run_prints_its_progress_and_closes(monkeypatch, capsys):
+    monkeypatch.setenv("DQN_LABS_HEADLESS", "1")  # as python -m dqn_helpers.run sets it
+    monkeypatch.setattr("dqn_helpers.training.HEADLESS_INTERVAL", 0.0)
+    log = TrainingLog(100, solved_at=5.0)
+    for global_step in log.steps():
+        log.add(1.0, episode_over=global_step % 10 == 9, eps=0.5)
+        if global_step == 19 and log.evaluate(ConstantQ(), "CartPole-v1", episodes=10):
+            break
+    results = log.close()
+    assert results["steps_to_solve"] == 20
+    err = capsys.readouterr().err
+    assert "step 10/100" in err and "eps 0.5" in err  # plain lines, no bar
+    assert "evaluation at step 20: greedy mean" in err and ">= 5: solved" in err
+    assert "it/s" not in err
