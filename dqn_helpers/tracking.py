@@ -153,8 +153,8 @@ def show_tensorboard(log_dir: str | Path) -> None:
     from IPython import get_ipython
 
     shell = get_ipython()
-    if shell is None:
-        print(f"Not in a notebook: run `tensorboard --logdir {log_dir}` and open the address it "
+    if shell is None or os.environ.get("DQN_LABS_HEADLESS") == "1":  # no one to look at it
+        print(f"To see the runs: `tensorboard --logdir {log_dir}`, then open the address it "
               "prints.")
         return
     beside_python = Path(sys.executable).with_name("tensorboard")

@@ -131,3 +131,16 @@ def test_wandb_offline_run_holds_the_keys_the_video_and_the_artifact(tmp_path, m
 def test_show_tensorboard_outside_a_notebook_says_what_to_run(capsys, tmp_path):
     tracking.show_tensorboard(tmp_path / "tensorboard")
     assert f"tensorboard --logdir {tmp_path / 'tensorboard'}" in capsys.readouterr().out
+
+
+def test_show_tensorboard_starts_no_server_in_a_headless_run(capsys, tmp_path, monkeypatch):
+    import IPython
+
+    class Shell:
+        def run_line_magic(self, *args):
+            raise AssertionError("a headless run must not start TensorBoard")
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setenv("DQN_LABS_HEADLESS", "1")
+    tracking.show_tensorboard(tmp_path)
+    assert "tensorboard --logdir" in capsys.readouterr().out
