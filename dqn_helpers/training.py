@@ -102,7 +102,9 @@ class TrainingLog:
 
     def seconds(self) -> float:
         """Wall time of the run so far (previous sessions included)."""
-        return time.perf_counter() - self._started if self._started else self.previous_seconds
+        if self._started is None:  # not started yet
+            return self.previous_seconds
+        return time.perf_counter() - self._started
 
     def add(self, reward: float, episode_over: bool, **postfix: float) -> bool:
         """Count one env step's reward; at an episode's end record it. Returns ``episode_over``.
