@@ -41,6 +41,7 @@ from string import ascii_lowercase
 import nbformat
 
 from dqn_helpers import BRANCH, REPO
+from dqn_helpers.notebook import parse_cell
 
 START = "### YOUR CODE HERE ###"
 END = "### END ###"
@@ -185,12 +186,6 @@ class Piece:
         return f"{self.heading(alias)}\n{text}"
 
 
-def _python(source: str) -> ast.Module:
-    # IPython magics and shell escapes are not Python: blank them, keeping the line numbers.
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    return ast.parse("\n".join(lines))
-
-
 def saved_pieces(nb, where: str, lab: int) -> dict[str, Piece]:
     """The definitions a notebook marks with ``#@save``; raise ``BuildError`` on a bad marker."""
     pieces: dict[str, Piece] = {}
@@ -210,7 +205,7 @@ def saved_pieces(nb, where: str, lab: int) -> dict[str, Piece]:
         if not marks:
             continue
         try:
-            tree = _python(cell.source)
+            tree = parse_cell(cell.source)
         except SyntaxError as error:
             raise BuildError(f"{where}, cell {index}: {SAVE} in a cell that is not valid "
                              f"Python ({error.msg}, line {error.lineno})") from error

@@ -22,11 +22,19 @@ def _is_literal(node: ast.AST) -> bool:
         return False
 
 
-def _parse(source: str) -> ast.Module | None:
-    # IPython magics and shell escapes are not Python: leave those lines out.
+def parse_cell(source: str) -> ast.Module:
+    """A code cell's source as Python; raises ``SyntaxError`` (the build reports it).
+
+    IPython magics and shell escapes are not Python: their lines are blanked, keeping the line
+    numbers.
+    """
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse("\n".join(lines))
+        return parse_cell(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
 
