@@ -44,8 +44,31 @@ def run_check(exercise: str, ns: dict) -> None:
     check(*[ns[name] for name in checks.names_for(exercise)])
 
 
-def assert_mistake_caught(lab: str, exercise: str, source: str, expected: str) -> None:
-    """Replace a solution's definition by ``source`` and assert the check names the mistake."""
+_references: dict = {}
+
+
+def reference(lab: str):
+    """The grader's trusted ``Reference`` of a lab (cached): its scenarios' inputs and results."""
+    from dqn_helpers.grading.trusted import Reference
+
+    if lab not in _references:
+        _references[lab] = Reference(solution(lab))
+    return _references[lab]
+
+
+def hidden_verdict(lab: str, exercise: str, ns: dict):
+    """The grader's verdict on ``ns`` from the hidden scenario alone (the visible check skipped)."""
+    from dqn_helpers.grading.trusted import grade_in_process
+
+    return grade_in_process(exercise, ns, reference(lab), visible=False)
+
+
+def assert_mistake_caught(lab: str, exercise: str, source: str, expected: str,
+                          hidden: str | None = None) -> None:
+    """Replace a solution's definition by ``source``; assert that the visible check names the
+    mistake (``expected`` in its message) and that the hidden scenario, judged by the trusted
+    side on its own, fails it naming the mistake too (``hidden``, by default ``expected``).
+    ``hidden=""`` only asks the hidden scenario to fail it."""
     import textwrap
 
     from dqn_helpers import checks
@@ -58,6 +81,11 @@ def assert_mistake_caught(lab: str, exercise: str, source: str, expected: str) -
     message = str(caught.value)
     assert message.startswith(f"Exercise {exercise}: "), message
     assert expected in message, f"expected {expected!r} in the message:\n{message}"
+    verdict = hidden_verdict(lab, exercise, ns)
+    assert not verdict.passed and verdict.status == "failed", verdict
+    want = expected if hidden is None else hidden
+    assert want in verdict.feedback, (f"expected {want!r} in the hidden test's "
+                                      f"message:\n{verdict.feedback}")
 
 
 def fill(template: str, defaults: dict, **change: str) -> str:

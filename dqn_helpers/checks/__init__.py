@@ -24,7 +24,17 @@ Traceback (most recent call last):
 dqn_helpers.checks._core.NotImplementedYet: Exercise 2.3: not implemented yet. ...
 """
 
-from dqn_helpers.checks._core import REGISTRY, CheckError, NotImplementedYet, names_for
+from dqn_helpers.checks._core import (
+    REGISTRY,
+    SCENARIOS,
+    CheckError,
+    NotImplementedYet,
+    Scenario,
+    names_for,
+    public,
+    scenario,
+    standins,
+)
 from dqn_helpers.checks.lab00 import (
     check_discounted_return,
     check_greedy_policy,
@@ -69,7 +79,8 @@ from dqn_helpers.checks.lab06 import (
 )
 
 __all__ = [
-    "REGISTRY", "CheckError", "NotImplementedYet", "names_for",
+    "REGISTRY", "SCENARIOS", "CheckError", "NotImplementedYet", "Scenario", "names_for",
+    "public", "scenario", "standins",
     "check_discounted_return", "check_policy_evaluation", "check_value_iteration",
     "check_greedy_policy",
     "check_run_episode", "check_make_random_policy", "check_random_baseline",

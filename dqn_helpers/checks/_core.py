@@ -102,3 +102,117 @@ def as_array(exercise: str, value: Any, what: str) -> np.ndarray:
     except (TypeError, ValueError):
         fail(exercise, f"{what} should be numbers (a NumPy array), got {type(value).__name__} "
                        f"{value!r}")
+
+
+# --- hidden scenarios: what the grader runs for points -------------------------------------
+
+class Scenario:
+    """The grader's test of one exercise, on inputs the notebook never shows.
+
+    Grading has two sides. The *untrusted* worker runs student code; the *trusted* grader
+    never does. A scenario is split along that line:
+
+    - ``cases(ref)`` (trusted side) makes the inputs, from fixed seeds, as plain data: numbers,
+      strings, lists, dicts and NumPy arrays. ``ref`` holds the solution's definitions (for the
+      outputs of earlier exercises that this one builds on). Keys that start with ``_`` stay on
+      the trusted side: they may hold anything the judge needs (never sent to student code).
+    - ``run(case, *definitions)`` runs on both sides: in the worker with the student's
+      definitions, in the grader with the solution's. It returns plain data (tensors become
+      arrays). It must not compare anything: what it returns is all the grader sees.
+    - ``judge(case, got, expected)`` (trusted side) compares the student's results with the
+      solution's, and on a mistake calls ``fail`` with a message that names the cause.
+
+    ``definitions`` are the visible check's parameters (``names_for``), in order. A scenario
+    is registered with ``@scenario("2.3")``; ``points`` is what the exercise is worth.
+    """
+
+    exercise: str = ""
+    points: float = 1.0
+
+    def cases(self, ref: Any) -> list[dict]:
+        raise NotImplementedError
+
+    def run(self, case: dict, *definitions: Any) -> Any:
+        raise NotImplementedError
+
+    def judge(self, case: dict, got: Any, expected: Any) -> None:
+        raise NotImplementedError
+
+
+# exercise id -> its hidden scenario (an instance of a ``Scenario`` subclass)
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(exercise: str, points: float = 1.0):
+    """Register a ``Scenario`` subclass as the hidden scenario of ``exercise``."""
+    def decorate(cls: type) -> type:
+        if exercise in SCENARIOS:
+            raise ValueError(f"two scenarios for exercise {exercise}")
+        cls.exercise, cls.points = exercise, float(points)
+        SCENARIOS[exercise] = cls()
+        return cls
+    return decorate
+
+
+def public(case: dict) -> dict:
+    """What of a case is sent to the worker: every key that does not start with ``_``."""
+    return {k: v for k, v in case.items() if not k.startswith("_")}
+
+
+class standins:
+    """Swap names in the module-level namespace that ``code`` reads, for a ``with`` block.
+
+    An exercise that builds on an earlier one is checked with the earlier piece replaced by
+    a stand-in, so that one mistake costs only the exercise it is in:
+
+        with standins(learn_step, td_target=lambda *args: targets):
+            learn_step(...)
+
+    ``code`` is a function or a class (its methods' namespace); names are restored after.
+    """
+
+    def __init__(self, code: Any, **replacements: Any):
+        self.namespace = _namespace_of(code)
+        self.replacements = replacements
+        self.saved: dict[str, Any] = {}
+
+    def __enter__(self) -> "standins":
+        for name, value in self.replacements.items():
+            self.saved[name] = self.namespace.get(name, _MISSING)
+            self.namespace[name] = value
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, value in self.saved.items():
+            if value is _MISSING:
+                self.namespace.pop(name, None)
+            else:
+                self.namespace[name] = value
+
+
+_MISSING = object()
+
+
+def _namespace_of(code: Any) -> dict:
+    if inspect.isclass(code):
+        for value in vars(code).values():
+            if inspect.isfunction(value):
+                return value.__globals__
+        for base in code.__mro__[1:]:
+            if base is not object:
+                return _namespace_of(base)
+        raise TypeError(f"class {code.__name__} has no methods to find its namespace")
+    namespace = getattr(code, "__globals__", None)
+    if not isinstance(namespace, dict):
+        raise TypeError(f"cannot find the namespace of {code!r}")
+    return namespace
+
+
+def close(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-5) -> bool:
+    """Same shape and values within tolerance (for judges: both sides are plain data)."""
+    try:
+        got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=atol, rtol=rtol,
+                                                            equal_nan=True))

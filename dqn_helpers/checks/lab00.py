@@ -6,7 +6,17 @@ import itertools
 
 import numpy as np
 
-from dqn_helpers.checks._core import as_array, call, fail, fmt, passed, register
+from dqn_helpers.checks._core import (
+    Scenario,
+    as_array,
+    call,
+    close,
+    fail,
+    fmt,
+    passed,
+    register,
+    scenario,
+)
 
 
 def corridor_mdp(slip: float = 0.2):
@@ -158,3 +168,38 @@ def check_greedy_policy(greedy_policy) -> None:
         fail(ex, f"{shown}returned {fmt(got)}, expected {fmt(expected)} (ties go to the lowest "
                  f"action, as np.argmax does).")
     passed(ex, "pi(s) = argmax_a Q(s, a)")
+
+
+@scenario("0.1")
+class DiscountedReturnScenario(Scenario):
+    """Random rewards of other lengths (one reward included) and discounts, 0 and 1 too."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1001)
+        out = [{"rewards": [float(r) for r in rng.normal(0, 3, size=rng.integers(1, 9)).round(1)],
+                "gamma": round(float(rng.uniform(0.1, 0.99)), 2)} for _ in range(10)]
+        return out + [{"rewards": [1.0, 2.0, 3.0], "gamma": 0.0},
+                      {"rewards": [1.0, -2.0, 3.0, 0.5], "gamma": 1.0},
+                      {"rewards": [7.5], "gamma": 0.9}]
+
+    def run(self, case, discounted_return):
+        shown = f"discounted_return({case['rewards']}, gamma={case['gamma']})"
+        got = call("0.1", discounted_return, list(case["rewards"]), case["gamma"], shown=shown)
+        try:
+            return float(got)
+        except (TypeError, ValueError):
+            return {"type": type(got).__name__}
+
+    def judge(self, case, got, expected):
+        shown = f"discounted_return({case['rewards']}, gamma={case['gamma']})"
+        if not isinstance(got, float):
+            fail("0.1", f"{shown} should return a number, got a {got.get('type')}.")
+        if not close(got, expected):
+            rewards, gamma = case["rewards"], case["gamma"]
+            starts_at_1 = sum(gamma ** (t + 1) * r for t, r in enumerate(rewards))
+            reversed_ = sum(gamma ** t * r for t, r in enumerate(reversed(rewards)))
+            hint = (" The first reward is not discounted: weight reward t by gamma ** t, "
+                    "starting at t = 0." if close(got, starts_at_1) else
+                    " The discounts run backwards: the first reward gets gamma ** 0."
+                    if close(got, reversed_) else "")
+            fail("0.1", f"{shown} returned {fmt(got)}, expected {fmt(expected)}.{hint}")

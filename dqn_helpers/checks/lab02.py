@@ -14,7 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dqn_helpers.checks._core import call, fail, fmt, passed, register, require_gradients
+from dqn_helpers.checks._core import (
+    Scenario,
+    call,
+    close,
+    fail,
+    fmt,
+    passed,
+    register,
+    require_gradients,
+    scenario,
+)
 
 
 def small_net(obs_dim: int = 3, n_actions: int = 2, seed: int = 0, hidden: int = 8,
@@ -284,6 +294,73 @@ def check_td_target(td_target) -> None:
         fail(ex, f"{shown} with terminated = {terminated.tolist()} returned {fmt(got.numpy())}, "
                  f"expected {fmt(want.numpy())}. {hint}")
     passed(ex, "y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')")
+
+
+@scenario("2.5")
+class TdTargetScenario(Scenario):
+    """Other sizes, discounts and terminal patterns (all, none, some) than the check's."""
+
+    def cases(self, ref):
+        out = []
+        for seed, (n, obs_dim, n_actions), gamma, pattern in [
+                (2005, (9, 5, 3), 0.95, "some"), (2015, (4, 2, 5), 0.5, "all"),
+                (2025, (1, 3, 2), 0.99, "none"), (2035, (12, 4, 2), 0.0, "some")]:
+            g = torch.Generator().manual_seed(seed)
+            rewards = torch.randn(n, generator=g) * 2
+            next_obs = torch.randn(n, obs_dim, generator=g)
+            terminated = {"all": torch.ones(n), "none": torch.zeros(n),
+                          "some": (torch.rand(n, generator=g) < 0.4).float()}[pattern]
+            with torch.no_grad():
+                next_q = small_net(obs_dim, n_actions, seed, hidden=16, scale=0.4)(next_obs)
+            out.append({"seed": seed, "n_actions": n_actions, "gamma": gamma,
+                        "rewards": rewards.numpy(), "next_obs": next_obs.numpy(),
+                        "terminated": terminated.numpy(), "_next_q": next_q.numpy()})
+        return out
+
+    def run(self, case, td_target):
+        obs_dim = case["next_obs"].shape[1]
+        target_network = small_net(obs_dim, case["n_actions"], case["seed"], hidden=16, scale=0.4)
+        rewards, next_obs, terminated = (torch.from_numpy(case[k]) for k in
+                                         ("rewards", "next_obs", "terminated"))
+        got = call("2.5", td_target, rewards, next_obs, terminated, target_network,
+                   case["gamma"], shown=self.shown(case))
+        if not isinstance(got, torch.Tensor):
+            return {"type": type(got).__name__}
+        return {"type": "Tensor", "requires_grad": bool(got.requires_grad),
+                "values": got.detach().float()}
+
+    def shown(self, case):
+        n = len(case["rewards"])
+        return (f"td_target(rewards, next_obs, terminated, target_network, gamma={case['gamma']}) "
+                f"on {n} transitions with {case['n_actions']} actions")
+
+    def judge(self, case, got, expected):
+        ex, shown = "2.5", self.shown(case)
+        if got.get("type") != "Tensor":
+            fail(ex, f"{shown} returned a {got.get('type')}; expected a torch.Tensor.")
+        values, want = np.asarray(got["values"]), expected["values"]
+        if values.shape != want.shape:
+            hint = (" Take the max over actions, dim=1." if values.shape == (case["n_actions"],)
+                    else " Use .max(dim=1).values (no keepdim): one target per transition.")
+            fail(ex, f"{shown} returned shape {values.shape}, expected {want.shape}.{hint}")
+        if got["requires_grad"]:
+            fail(ex, "the TD target carries gradients into the target network: compute it "
+                     "inside `with torch.no_grad():`.")
+        if not close(values, want):
+            r, d, next_q, gamma = case["rewards"], case["terminated"], case["_next_q"], case["gamma"]
+            candidates = {
+                "after a terminal transition the target is just r: multiply the bootstrap "
+                "term by (1 - terminated).": r + gamma * next_q.max(axis=1),
+                "the mask is inverted: multiply by (1 - terminated), not by terminated.":
+                    r + gamma * d * next_q.max(axis=1),
+                "the bootstrap term must be discounted by gamma.":
+                    r + (1 - d) * next_q.max(axis=1),
+                "take the max over next actions, not the mean.":
+                    r + gamma * (1 - d) * next_q.mean(axis=1)}
+            hint = next((h for h, v in candidates.items() if close(values, v)),
+                        "y = r + gamma * (1 - terminated) * max_a' Q_target(s', a').")
+            fail(ex, f"{shown} with terminated = {d.tolist()} returned {fmt(values)}, "
+                     f"expected {fmt(want)}. {hint}")
 
 
 # ---------------------------------------------------------------- 2.6 the learning step

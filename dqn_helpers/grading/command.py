@@ -1,21 +1,22 @@
-"""Grade a class's notebooks, per exercise: ``python -m dqn_helpers.grade SUBMISSIONS --out DIR``.
+"""Grade a class's notebooks, per exercise: ``python -m dqn_helpers.grading SUBMISSIONS --out DIR``.
 
 SUBMISSIONS are notebooks or folders of them (searched recursively). Each notebook's lab is
 read from its stamp (the build writes it in the notebook's metadata), or given with ``--lab``.
 Every exercise is graded by what the student defined, wherever its cell is: the check the
-student saw in the notebook, then a hidden one on inputs the notebook never shows
-(``dqn_helpers.grading_hidden``). Both must pass for the exercise's points. Training cells
+student saw in the notebook, then a hidden scenario on inputs the notebook never shows (each
+lab's checks module holds both). Both must pass for the exercise's points. Training cells
 never run: only imports, functions, classes and literal assignments are loaded.
 
 Writes ``DIR/grades.csv`` (one row per submission and exercise: submission, lab, exercise,
 points, max_points, status, feedback; status is one of passed, failed, not attempted, error,
 timed out) and ``DIR/feedback/<submission>.md`` for each student, and prints a summary.
 
-Student code is untrusted. Each submission is copied to a scratch folder and graded there by a
-separate process (``dqn_helpers.grading_worker``), sandboxed as far as the machine allows, with
-a time limit per exercise and per submission and a memory limit. A crash, an endless loop or
-running out of memory costs the exercise it hits; a fresh process grades the rest. The
-submitted files are only read.
+Student code is untrusted. Each submission is copied to a scratch folder and run there by a
+separate process (``grading.worker``), sandboxed as far as the machine allows, with a time
+limit per exercise and per submission and a memory limit. A crash, an endless loop or running
+out of memory costs the exercise it hits; a fresh process grades the rest. That process only
+reports raw results; this one (``grading.trusted``) computes the solution's results itself,
+compares, and alone decides the points. The submitted files are only read.
 
 The exit status is 0 whatever the students scored, and 2 when the grader itself could not do
 something (a path that does not exist, a file that is not a notebook, an unknown lab), after
@@ -39,6 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -56,7 +58,9 @@ class Config:
     memory_mb: int = 4096
     sandbox: str = "auto"
     python: str = sys.executable
-    references: list[Path] = field(default_factory=list)  # the solutions the servers preload
+    cases: dict[str, Path] = field(default_factory=dict)  # lab -> the scenarios' inputs file
+    references: dict[str, Any] = field(default_factory=dict)  # lab -> trusted.Reference
+    max_events_mb: int = 64       # what one worker may send before it is stopped
 
     @property
     def grace(self) -> float:
@@ -216,8 +220,8 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 class _Server:
-    """A warm ``grading_worker serve`` process: it has imported torch, gymnasium, the checks
-    and the references once, and forks a fresh worker per request. It never runs student
+    """A warm ``grading.worker serve`` process: it has imported torch, gymnasium and the checks
+    once (never a solution), and forks a fresh worker per request. It never runs student
     code itself; the grader restarts it if it dies."""
 
     def __init__(self, cfg: Config, home: Path):
@@ -226,8 +230,7 @@ class _Server:
         self.log_path = home / "server.log"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [cfg.python, "-m", "dqn_helpers.grading_worker", "serve",
-                 *map(str, cfg.references)], cwd=home, env=_environment(home),
+                [cfg.python, "-m", "dqn_helpers.grading.worker", "serve"], cwd=home, env=_environment(home),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True)
         self.fd = self.proc.stdout.fileno()
@@ -304,8 +307,10 @@ class _Worker:
         self.fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
         self.keep = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before it opens
         self.buffer = b""
+        self.received, self.limit = 0, cfg.max_events_mb * 2**20
+        self.flooded = False
         argv = ["--notebook", str(scratch / "submission.ipynb"),
-                "--solution", str(sub.lab.solution), "--exercises", ",".join(exercises),
+                "--cases", str(cfg.cases[sub.lab.lab]), "--exercises", ",".join(exercises),
                 "--skip", ",".join(map(str, sorted(skip))), "--timeout", str(cfg.timeout_exercise),
                 "--memory-mb", str(cfg.memory_mb), "--sandbox", cfg.sandbox]
         server.send({"cwd": str(scratch), "env": _environment(scratch), "argv": argv,
@@ -320,6 +325,11 @@ class _Worker:
                 break
             if not chunk:
                 break
+            self.received += len(chunk)
+            if self.received > self.limit:
+                self.flooded = True
+                self.buffer = b""
+                return out
             self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
@@ -344,6 +354,9 @@ class _Worker:
         self.ended, self.exited = "exited", False
         last, limit = time.monotonic(), cfg.timeout_startup
         while not self.exited and not self.server.dead:
+            if self.flooded:
+                self.ended = "flooded"
+                return
             wait = min(last + limit, deadline) - time.monotonic()
             if wait <= 0:
                 self.ended = "deadline" if deadline <= last + limit else "hung"
@@ -394,29 +407,43 @@ class _Progress:
     define: int | None = None             # the statement being defined, if any
     current: str | None = None            # the exercise being checked, if any
 
-    def follow(self, worker: _Worker, deadline: float, cfg: Config) -> None:
-        """Record one worker's events until it ends."""
+    hidden: dict[str, dict] = field(default_factory=dict)               # results events
+
+    def follow(self, worker: _Worker, deadline: float, cfg: Config, lab: str) -> None:
+        """Record one worker's events until it ends. Events are untrusted: a malformed one
+        is ignored, and none of them grants a point (``trusted.decide`` does)."""
         self.protections, self.define, self.current = None, None, None
         for event in worker.events(deadline, cfg):
-            kind = event.get("event")
-            if kind == "ready":
-                self.protections = [str(p) for p in event.get("protections", [])]
-            elif kind == "statements":
-                self.statements = {int(i): (cell, line, names)
-                                   for i, cell, line, names in event.get("items", [])}
-            elif kind == "define":
-                self.define = int(event.get("index", -1))
-            elif kind == "loaded":
-                self.define = None
-            elif kind == "start":
-                self.current = event.get("exercise")
-            elif kind == "done" and event.get("exercise") in self.pending:
-                exercise = event["exercise"]
-                status = event.get("status") if event.get("status") in STATUSES else "error"
-                self.results[exercise] = (status, str(event.get("feedback", "")))
-                self.missing[exercise] = [str(n) for n in event.get("missing", [])]
-                self.pending.remove(exercise)
-                self.current = None
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                self._record(event, cfg, lab)
+
+    def _record(self, event: dict, cfg: Config, lab: str) -> None:
+        from dqn_helpers.grading.trusted import decide
+
+        kind = event.get("event")
+        if kind == "ready":
+            self.protections = [str(p) for p in event.get("protections", [])][:20]
+        elif kind == "statements":
+            self.statements = {int(i): (int(cell), int(line), [str(n) for n in names])
+                               for i, cell, line, names in event.get("items", [])}
+        elif kind == "define":
+            self.define = int(event.get("index", -1))
+        elif kind == "loaded":
+            self.define = None
+        elif kind == "start":
+            self.current = str(event.get("exercise"))
+        elif kind == "results" and event.get("exercise") in self.pending:
+            self.hidden[event["exercise"]] = event
+        elif kind == "done" and event.get("exercise") in self.pending:
+            exercise = event["exercise"]
+            status = event.get("status") if event.get("status") in STATUSES else "error"
+            verdict = decide(exercise, cfg.references[lab],
+                             (status, str(event.get("feedback", ""))[:4000]),
+                             self.hidden.get(exercise))
+            self.results[exercise] = (verdict.status, verdict.feedback)
+            self.missing[exercise] = [str(n) for n in event.get("missing", [])]
+            self.pending.remove(exercise)
+            self.current = None
 
 
 def grade_submission(sub: Submission, cfg: Config, servers: _Servers) -> Graded:
@@ -426,7 +453,7 @@ def grade_submission(sub: Submission, cfg: Config, servers: _Servers) -> Graded:
     timed out) and a new worker grades the rest; when it died while defining something, that
     statement is skipped next time and the exercises needing its names say why.
     """
-    from dqn_helpers.grading_hidden import points
+    from dqn_helpers.checks import SCENARIOS
 
     started = time.monotonic()
     deadline = started + cfg.timeout_submission
@@ -445,13 +472,16 @@ def grade_submission(sub: Submission, cfg: Config, servers: _Servers) -> Graded:
             attempt += 1
             with servers.server() as server:
                 worker = _Worker(server, sub, cfg, scratch, progress.pending, skip, attempt)
-                progress.follow(worker, deadline, cfg)
+                progress.follow(worker, deadline, cfg, sub.lab.lab)
                 code = worker.stop()
                 tail = _log_tail([scratch / "worker.log", server.log_path])
             protections = progress.protections or protections
             if not progress.pending or worker.ended == "deadline":
                 break
-            if worker.ended == "hung":
+            if worker.ended == "flooded":
+                status, why = "error", (f"sent the grader more than {cfg.max_events_mb} MB "
+                                        "(printing to a file descriptor it inherited?)")
+            elif worker.ended == "hung":
                 status, why = "timed out", (f"stopped responding for more than "
                                             f"{cfg.timeout_exercise + cfg.grace:g} s")
             else:
@@ -488,7 +518,7 @@ def grade_submission(sub: Submission, cfg: Config, servers: _Servers) -> Graded:
         if status == "not attempted" and lost:
             status, why = broken[lost[0]]
             feedback = f"Exercise {exercise}: `{lost[0]}` was not graded: {why}"
-        worth = points(exercise)
+        worth = SCENARIOS[exercise].points if exercise in SCENARIOS else 1.0
         rows.append(Row(exercise, status, feedback, worth if status == "passed" else 0.0, worth))
     return Graded(sub, rows, protections, time.monotonic() - started, problem)
 
@@ -558,13 +588,13 @@ def summary(graded: list[Graded], seconds: float, jobs: int) -> str:
         rows.append([exercise, str(len(results)), str(passed),
                      f"{100 * passed / len(results):.0f}%"])
     out += _table(rows)
-    from dqn_helpers.grading_hidden import HIDDEN
+    from dqn_helpers.checks import SCENARIOS
 
     unhidden = [e for e in sorted({r.exercise for g in graded for r in g.rows}, key=_exercise_key)
-                if e not in HIDDEN]
+                if e not in SCENARIOS]
     if unhidden:
-        out += ["", f"No hidden check for {', '.join(unhidden)}: only the notebook's check ran "
-                    "(add them to dqn_helpers/grading_hidden.py)."]
+        out += ["", f"No hidden scenario for {', '.join(unhidden)}: they scored 0 (add one to "
+                    "the lab's module in dqn_helpers/checks)."]
     common = set.intersection(*(set(g.protections) for g in graded))
     shown = [p for p in graded[0].protections if p in common]
     out += ["", "Student code ran in a separate process per submission, with a time limit per "
@@ -573,8 +603,27 @@ def summary(graded: list[Graded], seconds: float, jobs: int) -> str:
     return "\n".join(out)
 
 
+def _references(submissions: list[Submission], cfg: Config, home: Path,
+                problems: list[str]) -> list[Submission]:
+    """Load each lab's reference here, in the trusted process, and write the inputs file its
+    workers read; the submissions of a lab whose reference fails are not graded."""
+    from dqn_helpers.grading.trusted import Reference, ScenarioBroken
+
+    for lab in sorted({s.lab.lab for s in submissions}):
+        solution = next(s.lab.solution for s in submissions if s.lab.lab == lab)
+        try:
+            cfg.references[lab] = Reference(solution)
+            cfg.cases[lab] = cfg.references[lab].write_cases(home / f"cases-{lab}.json")
+        except ScenarioBroken as error:
+            problems.append(f"lab {lab}: {error}")
+    kept = [s for s in submissions if s.lab.lab in cfg.references]
+    problems += [f"{s.path}: not graded: lab {s.lab.lab}'s hidden scenarios fail on its "
+                 "solution" for s in submissions if s.lab.lab not in cfg.references]
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dqn_helpers.grade", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m dqn_helpers.grading", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", nargs="+", type=Path,
                         help="notebooks, or folders searched for *.ipynb")
@@ -607,12 +656,12 @@ def main(argv: list[str] | None = None) -> int:
     graded: list[Graded] = []
     if submissions:
         cfg = Config(args.solutions.resolve(), args.timeout_exercise, args.timeout_submission,
-                     memory_mb=args.memory_mb, sandbox=args.sandbox,
-                     references=sorted({s.lab.solution for s in submissions}))
+                     memory_mb=args.memory_mb, sandbox=args.sandbox)
         jobs = max(1, min(args.jobs, len(submissions)))
         with tempfile.TemporaryDirectory(prefix="dqn-grade-servers-") as home:
-            servers = _Servers(cfg, Path(home), jobs)
+            servers = _Servers(cfg, Path(home), jobs)  # they start while the references load
             try:
+                submissions = _references(submissions, cfg, Path(home), problems)
                 with ThreadPoolExecutor(max_workers=jobs) as pool:
                     graded = list(pool.map(lambda s: grade_submission(s, cfg, servers),
                                            submissions))

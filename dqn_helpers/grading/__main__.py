@@ -1,0 +1,5 @@
+import sys
+
+from dqn_helpers.grading.command import main
+
+sys.exit(main())
