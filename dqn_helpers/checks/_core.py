@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import sys
+import traceback
 from typing import Any, Callable
 
 import numpy as np
 
 
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../dqn_helpers
+_LIBRARIES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+
+
+def _students(filename: str) -> bool:
+    """A frame of the student's own code: not this package, not a library, not Python's."""
+    real = os.path.realpath(filename) if os.path.isabs(filename) else filename
+    return not (real.startswith(_OURS) or real.startswith(_LIBRARIES) or filename.startswith("<frozen"))
+
+
 class CheckError(AssertionError):
-    """A check found a mistake; the message names the exercise and what is wrong."""
+    """A check found a mistake; the message names the exercise and what is wrong.
+
+    In a notebook (IPython: JupyterLab, Colab, VS Code) it shows as its message alone, plus
+    the frames of the student's own code when that code raised, never the checker's source.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error instead of a full traceback."""
+        lines = []
+        cause = self.__cause__
+        if cause is not None and cause.__traceback__ is not None:
+            frames = [f for f in traceback.extract_tb(cause.__traceback__)
+                      if _students(f.filename)]
+            if frames:
+                lines.append("Your code raised this (the lines of your own code):")
+                lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
+                lines += [line.rstrip("\n") for line in
+                          traceback.format_exception_only(type(cause), cause)]
+                lines.append("")
+        lines.append(f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}")
+        return lines
 
 
 class NotImplementedYet(CheckError, NotImplementedError):

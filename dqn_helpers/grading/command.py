@@ -335,7 +335,7 @@ class _Worker:
         for line in lines:
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # untrusted bytes: skip what is not JSON
                 continue
             if isinstance(event, dict):
                 out.append(event)
