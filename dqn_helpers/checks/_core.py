@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-
 _OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../dqn_helpers
 _LIBRARIES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 
