@@ -71,7 +71,8 @@ SIGNAL = '''
     def learning_signal(reward, terminated, lives, new_lives):
         return {REWARD}, {TERMINAL}
 '''
-SIGNAL_GOOD = dict(REWARD="float(np.sign(reward))", TERMINAL="bool(terminated or new_lives < lives)")
+SIGNAL_GOOD = dict(REWARD="float(np.sign(reward))",
+                   TERMINAL="bool(terminated or new_lives < lives)")
 
 
 def signal(**change):
@@ -164,9 +165,11 @@ MISTAKES = [
     # The same, for the first flag: the extra slot keeps a first=True of the ring's last lap,
     # and the stack of the episode's last frame stops there.
     ("5.2", "extra slot keeps a stale first flag",
-     memory(("self.first[j], self.is_transition[j] = False, False", "self.is_transition[j] = False")),
+     memory(("self.first[j], self.is_transition[j] = False, False",
+             "self.is_transition[j] = False")),
      "the ring's previous lap may have left True there"),
-    ("5.3", "clipped to [-1, 1] instead of the sign", signal(REWARD="float(np.clip(reward, -1, 1))"),
+    ("5.3", "clipped to [-1, 1] instead of the sign",
+     signal(REWARD="float(np.clip(reward, -1, 1))"),
      "Clip to the reward's sign"),
     ("5.3", "only positive rewards clipped", signal(REWARD="float(min(reward, 1))"),
      "the clipped reward is the reward's sign"),
@@ -174,13 +177,15 @@ MISTAKES = [
     ("5.3", "a lost life not terminal", signal(TERMINAL="bool(terminated)"), "a life was lost"),
     ("5.3", "only the last life terminal", signal(TERMINAL="bool(terminated or new_lives == 0)"),
      "a life was lost (5 -> 4)"),
-    ("5.3", "a change of lives either way", signal(TERMINAL="bool(terminated or new_lives != lives)"),
+    ("5.3", "a change of lives either way",
+     signal(TERMINAL="bool(terminated or new_lives != lives)"),
      "a life was gained, not lost"),
     ("5.3", "terminated ignored", signal(TERMINAL="new_lives < lives"), "the game is over"),
     # openai/baselines atari_wrappers.py, EpisodicLifeEnv: `if lives < self.lives and lives > 0`
     # (the lives > 0 is there for resetting Qbert once); copied into the learning signal it
     # leaves the last life's loss not terminal.
-    ("5.3", "baselines' lives > 0 condition", signal(TERMINAL="bool(terminated or 0 < new_lives < lives)"),
+    ("5.3", "baselines' lives > 0 condition",
+     signal(TERMINAL="bool(terminated or 0 < new_lives < lives)"),
      "the last life was lost (1 -> 0)"),
     # `reward = 1 if reward >= 0 else -1`, seen in public DQN code on GitHub (trading
     # environments): a zero reward becomes +1.

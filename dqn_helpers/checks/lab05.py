@@ -148,8 +148,8 @@ def _structure_cause(shown: str, n_actions: int, frames: int, convs: list, linea
     want = [[cin if k else frames, cout, [kernel] * 2, [stride] * 2, [0, 0]]
             for k, (cin, cout, kernel, stride) in enumerate(NATURE_CONVS)]
     if len(convs) != 3:
-        return (f"{shown}: found {len(convs)} nn.Conv2d layers, expected 3 (32 filters 8x8 stride 4, "
-                f"64 filters 4x4 stride 2, 64 filters 3x3 stride 1).")
+        return (f"{shown}: found {len(convs)} nn.Conv2d layers, expected 3 (32 filters 8x8 "
+                f"stride 4, 64 filters 4x4 stride 2, 64 filters 3x3 stride 1).")
     if convs != want:
         if convs[0][0] != frames and convs[0][1:] == want[0][1:] and convs[1:] == want[1:]:
             return (f"{shown}: the first conv layer takes {convs[0][0]} input channels, expected "
@@ -307,8 +307,8 @@ class NatureCnnScenario(Scenario):
         ex, n_actions, frames, shown = "5.1", case["n_actions"], case["frames"], self.shown(case)
         if not isinstance(got, dict) or got.get("type") != "Module":
             fail(ex, f"{shown} should be a torch.nn.Module, got {_kind(got)}.")
-        cause = _structure_cause(shown, n_actions, frames, got["convs"], got["linears"],
-                                 got["count"])
+        cause = _structure_cause(shown, n_actions, frames, got.get("convs") or [],
+                                 got.get("linears") or [], got.get("count"))
         if cause:
             fail(ex, cause)
         outputs = got.get("outputs")
@@ -361,7 +361,8 @@ class RandomFrames(gym.Env):
         self.t += 1
         over = self.t >= self.lengths[self.episode]
         terminated = over and self.episode % 2 == 0  # odd episodes end by truncation
-        return self._frame(), float(self.rng.integers(-1, 3)), terminated, over and not terminated, {}
+        frame, reward = self._frame(), float(self.rng.integers(-1, 3))
+        return frame, reward, terminated, over and not terminated, {}
 
 
 def play(lengths: list[int], seed: int, last_unfinished: int = 0, stack_size: int = 4,
@@ -499,7 +500,8 @@ def _first_cause(played, ring: dict, got: np.ndarray) -> str | None:
         return f"memory.first is never True: {rule}"
     written = [i for i, (_, s) in ring.items() if s.is_transition]
     if all(got[i] != want[i] for i in written):
-        return f"memory.first is the opposite of what it should be on every transition's slot: {rule}"
+        return ("memory.first is the opposite of what it should be on every transition's slot: "
+                + rule)
     missing, extra = set(np.flatnonzero(want & ~got)), set(np.flatnonzero(got & ~want))
     labels, after_terminal, ended = _episodes(played)
     kinds = {}
@@ -532,7 +534,8 @@ def _state_cause(played, capacity: int, frame_shape: tuple, state: dict) -> str 
     slots = _layout(played)
     position = state.get("position")
     if not isinstance(position, int) or isinstance(position, bool):
-        return f"memory.position should be an int (the slots written so far), got {_kind(position)}."
+        return (f"memory.position should be an int (the slots written so far), got "
+                f"{_kind(position)}.")
     if position != len(slots):
         return _position_cause(played, position, len(slots))
     for name, dtype, shape in [("frames", "uint8", (capacity, *frame_shape)),
@@ -752,20 +755,21 @@ def check_frame_replay_memory(FrameReplayMemory) -> None:
     _check_memory(ex, FrameReplayMemory, laps, 8, "with stack_size=2 after the ring wrapped "
                   "twice, an episode's last frame written where an episode started a lap before",
                   frame_shape=(3, 3), stack_size=2)
-    passed(ex, "each frame stored once as uint8; the sampled stacks are those FrameStackObservation "
-               "produced, across episode starts, episode ends, lost lives and the ring's write "
-               "head, for any stack_size")
+    passed(ex, "each frame stored once as uint8; the sampled stacks are those "
+               "FrameStackObservation produced, across episode starts, episode ends, lost lives "
+               "and the ring's write head, for any stack_size")
 
 
 @scenario("5.2")
 class FrameReplayMemoryScenario(Scenario):
     """Rings partly filled, exactly full and wrapped several times (episodes that start and end
-    at the ring's wrap point, stacks that go back across it), stack sizes 2, 3 and 4, other frame shapes, lives lost
-    within episodes, episodes of one step. ``run`` returns the memory's arrays, the stacks of
-    every slot whose frames are all in the ring, and raw samples; the judge checks the arrays
-    and the stacks against the layout the played episodes give, and the samples by their
-    properties (each one a transition really played, with its action, reward and terminal; the
-    sampleable ones covered), since student code may draw other random numbers."""
+    at the ring's wrap point, stacks that go back across it), stack sizes 2, 3 and 4, other
+    frame shapes, lives lost within episodes, episodes of one step. ``run`` returns the
+    memory's arrays, the stacks of every slot whose frames are all in the ring, and raw samples;
+    the judge checks the arrays and the stacks against the layout the played episodes give, and
+    the samples by their properties (each one a transition really played, with its action,
+    reward and terminal; the sampleable ones covered), since student code may draw other random
+    numbers."""
 
     # what, capacity (None: exactly full), stack_size, frame_shape, lengths, running, life loss
     CASES = [
