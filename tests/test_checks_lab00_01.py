@@ -295,7 +295,8 @@ MISTAKES = [
         env = make_env("CartPole-v1", seed=0)
 
         def make_random_policy(action_space):
-            return lambda obs: env.action_space.sample()""", "other spaces, such as a global env's"),
+            return lambda obs: env.action_space.sample()""",
+     "other spaces, such as a global env's"),
     ("01", "1.3", "env not seeded", """
         def random_baseline(env_id, episodes, seed):
             env = make_env(env_id)

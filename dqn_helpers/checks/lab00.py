@@ -489,8 +489,9 @@ class ValueIterationScenario(Scenario):
     def judge(self, case, got, expected):
         if _kind(got) is None:
             fail("0.3", f"{self.shown(case)} returned something the grader cannot read.")
-        problem = _problem_value_iteration(got, raw_values(expected["V"]), raw_values(expected["Q"]),
-                                           self.shown(case), case["P"], case["R"], case["gamma"])
+        V, Q = raw_values(expected["V"]), raw_values(expected["Q"])
+        problem = _problem_value_iteration(got, V, Q, self.shown(case), case["P"], case["R"],
+                                           case["gamma"])
         if problem:
             fail("0.3", problem)
 

@@ -156,6 +156,72 @@ def _expected_play(spec: dict, policy: str, calls: int = 2) -> list[dict]:
              "seen": [float(t) for t in range(n)]}] * calls
 
 
+def _violation(violation, spec: dict, n: int) -> str:
+    """What a refused call of the ``ScriptedEnv`` says about the loop."""
+    truncated_only = spec.get("truncate_at") is not None and (
+        spec.get("terminate_at") is None or spec["truncate_at"] < spec["terminate_at"])
+    return {
+        "before reset": "env.step() was called before env.reset(): start each episode with "
+                        "obs, info = env.reset().",
+        "after end": "env.step() was called after the episode ended: stop the loop when "
+                     "terminated or truncated is True." + (
+                         f" This episode was truncated after {n} steps (a time limit), not "
+                         "terminated: truncated ends an episode too." if truncated_only else ""),
+        "resets": "env.reset() was called again and again: call it once, at the start of "
+                  "run_episode, not inside the loop.",
+        "runaway": "the episode never ended: reset once, then step until terminated or "
+                   "truncated.",
+    }.get(violation, "the env refused a call.")
+
+
+def _observations_problem(seen, want: list, n: int) -> str:
+    if isinstance(seen, list) and any(isinstance(s, str) for s in seen):
+        kind = next(s for s in seen if isinstance(s, str))
+        return (f"the policy was given a {kind}, not an observation. env.reset() returns a "
+                "pair: obs, info = env.reset() (gymnasium, and gym since 0.26).")
+    hint = ""
+    if isinstance(seen, list) and len(seen) > 1 and len(set(seen)) == 1:
+        hint = (" The policy saw the first observation every step: set obs to what env.step() "
+                "returns.")
+    elif isinstance(seen, list) and len(seen) > n and len(seen) % n == 0 \
+            and seen[::len(seen) // n] == want:
+        hint = (f" It called the policy {len(seen) // n} times per step: call it once and step "
+                "with that action (a random policy would act otherwise than it chose).")
+    return f"the policy was given observations {seen}, expected {want}.{hint}"
+
+
+def _counts_problem(got: dict, want: dict, n: int, rewards: list[float]) -> str | None:
+    """What is wrong with the returned (episode_return, episode_length), or None (the
+    message goes on from "run_episode(...) ")."""
+    length, ret = got.get("length"), got.get("return")
+    if not isinstance(length, dict) or length.get("type") != "number":
+        return f"returned an episode_length that is not a number but a {_kind(length)}."
+    if length["value"] != want["length"]["value"]:
+        hint = {n - 1: " That is one short: count every step, the last one too (with "
+                       "`for t in count()`, the length is t + 1).",
+                n + 1: " That is one too many: count the calls of env.step()."}.get(
+                    length["value"], "")
+        return f"returned episode_length={fmt(length['value'])}, expected {n}.{hint}"
+    if not isinstance(ret, dict) or ret.get("type") != "number":
+        return f"returned an episode_return that is not a number but a {_kind(ret)}."
+    total = want["return"]["value"]
+    if close(ret["value"], total):
+        return None
+    hint = next((h for h, v in [
+        (" That is the number of steps: add up every reward.", float(n)),
+        (" The last reward is missing: add each reward before you check whether the episode "
+         "ended.", total - rewards[-1]),
+        (" That is only the last reward: add up every reward (episode_return += reward).",
+         rewards[-1]),
+        (" The first reward is missing: add up every reward.", total - rewards[0]),
+    ] if close(ret["value"], v) and not close(v, total)), " Add up every reward.")
+    return f"returned episode_return={fmt(ret['value'])}, expected {fmt(total)}.{hint}"
+
+
+def _kind(value) -> str:
+    return value.get("type") if isinstance(value, dict) else type(value).__name__
+
+
 def _problem_episode(results, spec: dict, policy: str, expected: list[dict]) -> str | None:
     shown = _episode_name(spec, policy)
     n = min(k for k in spec.values() if k is not None)
@@ -165,70 +231,18 @@ def _problem_episode(results, spec: dict, policy: str, expected: list[dict]) -> 
     for i, (got, want) in enumerate(zip(results, expected)):
         where = shown + (" (called a second time on the same env)" if i else "")
         if got.get("type") == "violation":
-            truncated_only = spec.get("truncate_at") is not None and (
-                spec.get("terminate_at") is None or spec["truncate_at"] < spec["terminate_at"])
-            return where + ": " + {
-                "before reset": "env.step() was called before env.reset(): start each episode "
-                                "with obs, info = env.reset().",
-                "after end": "env.step() was called after the episode ended: stop the loop "
-                             "when terminated or truncated is True." + (
-                                 f" This episode was truncated after {n} steps (a time limit), "
-                                 "not terminated: truncated ends an episode too."
-                                 if truncated_only else ""),
-                "resets": "env.reset() was called again and again: call it once, at the start "
-                          "of run_episode, not inside the loop.",
-                "runaway": "the episode never ended: reset once, then step until terminated or "
-                           "truncated.",
-            }.get(got.get("violation"), "the env refused a call.")
+            return f"{where}: {_violation(got.get('violation'), spec, n)}"
         if got.get("type") != "pair":
             return (f"{where} should return a pair (episode_return, episode_length), got a "
                     f"{got.get('type')}.")
         if got.get("resets") != 1:
             return (f"{where} called env.reset() {got.get('resets')} times; call it once, at "
                     "the start.")
-        seen = got.get("seen")
-        if seen != want["seen"]:
-            if isinstance(seen, list) and any(isinstance(s, str) for s in seen):
-                kind = next(s for s in seen if isinstance(s, str))
-                return (f"{where}: the policy was given a {kind}, not an observation. "
-                        "env.reset() returns a pair: obs, info = env.reset() (gymnasium, and "
-                        "gym since 0.26).")
-            hint = ""
-            if isinstance(seen, list) and len(seen) > 1 and len(set(seen)) == 1:
-                hint = (" The policy saw the first observation every step: set obs to what "
-                        "env.step() returns.")
-            elif isinstance(seen, list) and len(seen) > n and len(seen) % n == 0 \
-                    and seen[::len(seen) // n] == want["seen"]:
-                hint = (f" It called the policy {len(seen) // n} times per step: call it once "
-                        "and step with that action (a random policy would act otherwise "
-                        "than it chose).")
-            return (f"{where}: the policy was given observations {seen}, expected "
-                    f"{want['seen']}.{hint}")
-        length = got.get("length")
-        if not isinstance(length, dict) or length.get("type") != "number":
-            return f"{where}: episode_length should be a number, got {length}."
-        if length["value"] != want["length"]["value"]:
-            hint = {n - 1: " That is one short: count every step, the last one too (with "
-                           "`for t in count()`, the length is t + 1).",
-                    n + 1: " That is one too many: count the calls of env.step()."}.get(
-                        length["value"], "")
-            return (f"{where} returned episode_length={fmt(length['value'])}, expected "
-                    f"{n}.{hint}")
-        ret = got.get("return")
-        if not isinstance(ret, dict) or ret.get("type") != "number":
-            return f"{where}: episode_return should be a number, got {ret}."
-        if not close(ret["value"], want["return"]["value"]):
-            total = want["return"]["value"]
-            hint = next((h for h, v in [
-                (" That is the number of steps: add up every reward.", float(n)),
-                (" The last reward is missing: add each reward before you check whether the "
-                 "episode ended.", total - rewards[-1]),
-                (" That is only the last reward: add up every reward (episode_return += "
-                 "reward).", rewards[-1]),
-                (" The first reward is missing: add up every reward.", total - rewards[0]),
-            ] if close(ret["value"], v) and not close(v, total)), " Add up every reward.")
-            return (f"{where} returned episode_return={fmt(ret['value'])}, expected "
-                    f"{fmt(total)}.{hint}")
+        if got.get("seen") != want["seen"]:
+            return f"{where}: {_observations_problem(got.get('seen'), want['seen'], n)}"
+        problem = _counts_problem(got, want, n, rewards)
+        if problem:
+            return f"{where} {problem}"
     if len(results) != len(expected):
         return f"{shown}: the results are incomplete."
     return None
@@ -519,41 +533,48 @@ def _problem_baseline(got, env_id: str, episodes: int, seed: int, expected: np.n
                     "run_episode(env, policy)[0].")
         return (f"{shown} returned shape {values.shape}, expected {expected.shape}: one return "
                 f"per episode.{hint}")
+    return f"{shown} {_usage_problem(made, played, env_id, episodes, seed, values, expected)}"
+
+
+def _usage_problem(made: list, played: list, env_id: str, episodes: int, seed: int,
+                   values: np.ndarray, expected: np.ndarray) -> str:
+    """How random_baseline used make_env and the stand-ins, when its returns are wrong (the
+    message goes on from "random_baseline(...) ")."""
     if not made:
-        return (f"{shown} never called make_env: make the env with make_env(env_id, seed) (it "
+        return ("never called make_env: make the env with make_env(env_id, seed) (it "
                 "seeds the env and its action space, so the baseline repeats).")
     if len(made) > 1 and len(made) == len(played) and all(m == made[0] for m in made):
-        return (f"{shown} made a new env for every episode, each with the same seed, so all "
+        return (f"made a new env for every episode, each with the same seed, so all "
                 f"{episodes} episodes are the same one (returns {fmt(values[:6])}...): make "
                 "the env once, before the loop.")
     if made[0]["env_id"] != env_id:
-        return f"{shown} called make_env({made[0]['env_id']!r}, ...): pass env_id on."
+        return f"called make_env({made[0]['env_id']!r}, ...): pass env_id on."
     if made[0]["seed"] is None:
-        return (f"{shown} made its env with make_env({env_id!r}) and no seed, so it gave "
+        return (f"made its env with make_env({env_id!r}) and no seed, so it gave "
                 "different returns when called twice: pass the seed on, make_env(env_id, "
                 "seed).")
     if made[0]["seed"] != seed:
-        return (f"{shown} called make_env with seed={made[0]['seed']!r}: pass the seed "
+        return (f"called make_env with seed={made[0]['seed']!r}: pass the seed "
                 "argument on, or every seed gives the same returns.")
     if len(played) != episodes:
-        return f"{shown} played {len(played)} episodes, expected {episodes}."
+        return f"played {len(played)} episodes, expected {episodes}."
     if any(e["policy"] < 0 for e in played):
-        return (f"{shown} played with a policy that make_random_policy did not make: use "
+        return ("played with a policy that make_random_policy did not make: use "
                 "policy = make_random_policy(env.action_space).")
     if any(e["env"] < 0 or e["policy_env"] != e["env"] for e in played):
-        return (f"{shown} played with a policy that samples from another action space than "
+        return ("played with a policy that samples from another action space than "
                 "the env's: make_random_policy(env.action_space).")
     if any(e["reseeds"] for e in played):
-        return (f"{shown} reset the env with a seed before an episode, so the episodes start "
+        return ("reset the env with a seed before an episode, so the episodes start "
                 "alike: make_env(env_id, seed) seeds it once, and run_episode resets it.")
     if any(e["resets"] for e in played):
-        return (f"{shown} reset the env itself between episodes: run_episode does that; "
+        return ("reset the env itself between episodes: run_episode does that; "
                 "an extra reset skips a start state.")
     lengths = np.array([e["length"] for e in played], dtype=float)
     if np.array_equal(values, lengths):
-        return (f"{shown} returned the episode lengths {fmt(values)}, expected the returns "
+        return (f"returned the episode lengths {fmt(values)}, expected the returns "
                 f"{fmt(expected)}: keep run_episode(env, policy)[0], not [1].")
-    return f"{shown} returned {fmt(values)}, expected {fmt(expected)}."
+    return f"returned {fmt(values)}, expected {fmt(expected)}."
 
 
 def _expected_baseline(env_id: str, episodes: int, seed: int) -> np.ndarray:
