@@ -1,8 +1,10 @@
-"""Typical mistakes of labs 00 and 01, each named by its check."""
+"""Typical mistakes of labs 00 and 01, each named by its check (visible and hidden)."""
+
+import textwrap
 
 import pytest
 
-from .conftest import assert_mistake_caught
+from .conftest import assert_mistake_caught, hidden_verdict, namespace, run_check, solution
 
 MISTAKES = [
     ("00", "0.1", "plain sum", """
@@ -16,12 +18,73 @@ MISTAKES = [
         def discounted_return(rewards, gamma):
             return sum(gamma ** t * r for t, r in enumerate(reversed(rewards)))""",
      "The weights are reversed"),
+    # The notebook's hint, G = r + gamma * G, with the loop run forwards (reversed() dropped).
+    ("00", "0.1", "backward recursion run forwards", """
+        def discounted_return(rewards, gamma):
+            G = 0.0
+            for reward in rewards:
+                G = reward + gamma * G
+            return G""", "loop over reversed(rewards)"),
+    # REINFORCE code (pytorch/examples reinforcement_learning/reinforce.py, finish_episode)
+    # builds every step's return with returns.insert(0, R); students return that list.
+    ("00", "0.1", "returns-to-go instead of G_0", """
+        def discounted_return(rewards, gamma):
+            G, returns = 0.0, []
+            for reward in reversed(rewards):
+                G = reward + gamma * G
+                returns.insert(0, G)
+            return returns""", "returns-to-go"),
+    # Beginners look a reward's position up with list.index, which finds the first equal
+    # value (Python docs, list.index); it shows only when rewards repeat.
+    ("00", "0.1", "position by rewards.index", """
+        def discounted_return(rewards, gamma):
+            return sum(gamma ** rewards.index(r) * r for r in rewards)""",
+     "finds the first equal reward"),
     ("00", "0.2", "max instead of expectation", """
         def policy_evaluation(P, R, policy, gamma, tol=1e-10):
             return value_iteration(P, R, gamma)[0]""", "You computed the optimal values"),
     ("00", "0.2", "no bootstrap", """
         def policy_evaluation(P, R, policy, gamma, tol=1e-10):
             return (policy * R).sum(axis=1)""", "only the immediate reward"),
+    # A fixed number of sweeps instead of a convergence test: aima-python's mdp.py evaluates a
+    # policy with k=20 sweeps; ShangtongZhang/reinforcement-learning-an-introduction#28 and
+    # datawhalechina/easy-rl#138 are evaluations stopped too early.
+    ("00", "0.2", "a fixed number of sweeps", """
+        def policy_evaluation(P, R, policy, gamma, tol=1e-10):
+            V = np.zeros(R.shape[0])
+            for _ in range(100):
+                V = (policy * (R + gamma * P @ V)).sum(axis=1)
+            return V""", "the loop stopped before V converged"),
+    # Sutton and Barto's "loop ... until delta < theta" written as a while loop whose delta
+    # starts at 0, so it never runs (dennybritz/reinforcement-learning#177 discusses this delta).
+    ("00", "0.2", "loop never runs", """
+        def policy_evaluation(P, R, policy, gamma, tol=1e-10):
+            V, delta = np.zeros(R.shape[0]), 0.0
+            while delta > tol:
+                V_new = (policy * (R + gamma * P @ V)).sum(axis=1)
+                delta = np.max(np.abs(V_new - V))
+                V = V_new
+            return V""", "the loop never ran"),
+    # Sutton and Barto's in-place sweep (V[s] updated state by state) with V_old = V instead
+    # of V.copy(): the change is always 0 and the loop stops after one sweep.
+    ("00", "0.2", "in-place sweep, V_old aliases V", """
+        def policy_evaluation(P, R, policy, gamma, tol=1e-10):
+            V = np.zeros(R.shape[0])
+            while True:
+                V_old = V
+                for s in range(len(R)):
+                    V[s] = policy[s] @ (R[s] + gamma * P[s] @ V)
+                if np.max(np.abs(V - V_old)) < tol:
+                    return V""", "V_old = V"),
+    # Tested only with the uniform coin-flip policy of the notebook, the average looks right.
+    ("00", "0.2", "equal weights instead of the policy's", """
+        def policy_evaluation(P, R, policy, gamma, tol=1e-10):
+            V = np.zeros(R.shape[0])
+            while True:
+                V_new = (R + gamma * P @ V).mean(axis=1)
+                if np.max(np.abs(V_new - V)) < tol:
+                    return V_new
+                V = V_new""", "weight each action by policy[s, a]"),
     ("00", "0.3", "average instead of max", """
         def value_iteration(P, R, gamma, tol=1e-10):
             uniform = np.full(R.shape, 1 / R.shape[1])
@@ -36,15 +99,84 @@ MISTAKES = [
     ("00", "0.3", "Q without the future", """
         def value_iteration(P, R, gamma, tol=1e-10):
             V = np.zeros(len(R))
-            for _ in range(1000):
+            for _ in range(3000):
                 V = (R + gamma * P @ V).max(axis=1)
             return V, R""", "expected Q*(s, a) = R[s, a] + gamma"),
+    # np.allclose as the stopping test (common in value-iteration code on GitHub, e.g.
+    # `if np.allclose(V, V_new): break`): its default tolerance is far looser than tol.
+    ("00", "0.3", "np.allclose as the stopping test", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            while True:
+                V_new = (R + gamma * P @ V).max(axis=1)
+                if np.allclose(V, V_new):
+                    return V_new, R + gamma * P @ V_new
+                V = V_new""", "np.allclose's default tolerance"),
+    # dennybritz/reinforcement-learning's Value Iteration uses theta=0.0001; students keep it
+    # and ignore the tol argument.
+    ("00", "0.3", "a loose hard-coded tolerance", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            while True:
+                V_new = (R + gamma * P @ V).max(axis=1)
+                if np.max(np.abs(V_new - V)) < 1e-4:
+                    return V_new, R + gamma * P @ V_new
+                V = V_new""", "the loop stopped before V converged"),
+    # V_old = V without .copy(), then an in-place update: both names are one array, the
+    # change is 0 and the loop stops after one sweep (Deep Learning from Scratch 4's
+    # value_iter.py copies explicitly, old_V = V.copy(), for this reason).
+    ("00", "0.3", "V_old aliases V", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            while True:
+                V_old = V
+                V[:] = (R + gamma * P @ V).max(axis=1)
+                if np.max(np.abs(V - V_old)) < tol:
+                    return V, R + gamma * P @ V""", "V_old = V makes both names one array"),
+    # In-place sweeps (Sutton and Barto, section 4.1) for a fixed count: no V_k of the
+    # all-states-at-once iteration matches, the in-place one does.
+    ("00", "0.3", "a fixed number of in-place sweeps", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            for _ in range(200):
+                for s in range(len(R)):
+                    V[s] = (R[s] + gamma * P[s] @ V).max()
+            return V, R + gamma * P @ V""", "200 in-place sweeps"),
+    # max and argmax mixed up: value iteration ends with pi(s) = argmax_a ... in Sutton and
+    # Barto's box, one line below V(s) <- max_a ...
+    ("00", "0.3", "argmax instead of max", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(R.shape[0])
+            while True:
+                V_new = (R + gamma * P @ V).argmax(axis=1)
+                if np.max(np.abs(V_new - V)) < tol:
+                    return V_new, R + gamma * P @ V_new
+                V = V_new""", "V holds action indices"),
+    # dennybritz's value_iteration returns (policy, V): the order of a pair is easy to swap.
+    ("00", "0.3", "(Q, V) instead of (V, Q)", """
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            while True:
+                V_new = (R + gamma * P @ V).max(axis=1)
+                if np.max(np.abs(V_new - V)) < tol:
+                    return R + gamma * P @ V_new, V_new
+                V = V_new""", "the pair is (V, Q), in that order"),
     ("00", "0.4", "argmax over states", """
         def greedy_policy(Q):
             return np.argmax(Q, axis=0)""", "argmax over states (axis 0)"),
     ("00", "0.4", "max value instead of action", """
         def greedy_policy(Q):
             return Q.max(axis=1)""", "actions are integers"),
+    # dennybritz/reinforcement-learning's DP solutions return the policy as a one-hot table,
+    # policy[s, best_action] = 1.0.
+    ("00", "0.4", "a one-hot policy table", """
+        def greedy_policy(Q):
+            return np.eye(Q.shape[1])[np.argmax(Q, axis=1)]""", "the policy as a table"),
+    # np.argmax without axis= flattens Q (NumPy docs: "By default, the index is into the
+    # flattened array").
+    ("00", "0.4", "argmax without axis", """
+        def greedy_policy(Q):
+            return np.argmax(Q)""", "np.argmax(Q) without axis="),
     ("01", "1.1", "ignores truncated", """
         def run_episode(env, policy):
             obs, info = env.reset()
@@ -83,12 +215,88 @@ MISTAKES = [
                 steps += 1
                 done = terminated or truncated
             return total, steps""", "before env.reset()"),
+    # The pre-0.26 gym API, obs = env.reset(): the policy gets the (obs, info) pair
+    # (keras-rl/keras-rl#392, DLR-RM/stable-baselines3#1594).
+    ("01", "1.1", "old reset API", """
+        def run_episode(env, policy):
+            obs = env.reset()
+            total, steps, done = 0.0, 0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(policy(obs))
+                total += reward
+                steps += 1
+                done = terminated or truncated
+            return total, steps""", "env.reset() returns a pair"),
+    # The pre-0.26 step API, four values (datawhalechina/easy-rl#126, openai/gym#3138).
+    ("01", "1.1", "old step API", """
+        def run_episode(env, policy):
+            obs, info = env.reset()
+            total, steps, done = 0.0, 0, False
+            while not done:
+                obs, reward, done, info = env.step(policy(obs))
+                total += reward
+                steps += 1
+            return total, steps""", "five values in gymnasium"),
+    # The PyTorch DQN tutorial counts `for t in count(): ... episode_durations.append(t + 1)`;
+    # without the + 1 the length is one short.
+    ("01", "1.1", "length one short", """
+        from itertools import count
+
+        def run_episode(env, policy):
+            obs, info = env.reset()
+            total = 0.0
+            for t in count():
+                obs, reward, terminated, truncated, info = env.step(policy(obs))
+                total += reward
+                if terminated or truncated:
+                    return total, t""", "That is one short"),
+    # Checking for the end before adding the reward (the tutorial's `if done: break` placed
+    # above the bookkeeping): the last reward is lost.
+    ("01", "1.1", "last reward dropped", """
+        def run_episode(env, policy):
+            obs, info = env.reset()
+            total, steps = 0.0, 0
+            while True:
+                obs, reward, terminated, truncated, info = env.step(policy(obs))
+                steps += 1
+                if terminated or truncated:
+                    break
+                total += reward
+            return total, steps""", "The last reward is missing"),
+    # Operator precedence: `not terminated or truncated` is `(not terminated) or truncated`.
+    ("01", "1.1", "precedence of not", """
+        def run_episode(env, policy):
+            obs, info = env.reset()
+            total, steps, terminated, truncated = 0.0, 0, False, False
+            while not terminated or truncated:
+                obs, reward, terminated, truncated, info = env.step(policy(obs))
+                total += reward
+                steps += 1
+            return total, steps""", "truncated ends an episode too"),
     ("01", "1.2", "hard-coded two actions", """
         def make_random_policy(action_space):
             return lambda obs: int(np.random.randint(2))""", "action_space.sample()"),
     ("01", "1.2", "always the same action", """
         def make_random_policy(action_space):
             return lambda obs: 0""", "returned only actions [0]"),
+    # Sampling once, when the policy is made, instead of at every call.
+    ("01", "1.2", "sampled once", """
+        def make_random_policy(action_space):
+            action = action_space.sample()
+            return lambda obs: action""", "returned the same action every call"),
+    # Random actions that ignore the seeded action space (sfujim/TD3#36, openai/gym#681: the
+    # space has its own RNG); np.random.randint(n) also ignores Discrete's start.
+    ("01", "1.2", "np.random.randint(action_space.n)", """
+        def make_random_policy(action_space):
+            return lambda obs: int(np.random.randint(action_space.n))""",
+     "did not repeat its actions"),
+    # The notebook's global CartPole env instead of the action_space argument.
+    ("01", "1.2", "a global env's action space", """
+        env = make_env("CartPole-v1", seed=0)
+
+        def make_random_policy(action_space):
+            return lambda obs: env.action_space.sample()""",
+     "other spaces, such as a global env's"),
     ("01", "1.3", "env not seeded", """
         def random_baseline(env_id, episodes, seed):
             env = make_env(env_id)
@@ -100,12 +308,48 @@ MISTAKES = [
             env = make_env(env_id, seed=0)
             policy = make_random_policy(env.action_space)
             return np.array([run_episode(env, policy)[0] for _ in range(episodes)])""",
-     "seeds 0 and 1 gave exactly the same returns"),
+     "pass the seed argument on"),
     ("01", "1.3", "lengths instead of returns of one episode", """
         def random_baseline(env_id, episodes, seed):
             env = make_env(env_id, seed=seed)
             policy = make_random_policy(env.action_space)
-            return np.array(run_episode(env, policy))""", "expected (50,): one return per episode"),
+            return np.array(run_episode(env, policy))""",
+     "It played one episode and returned its (return, length)"),
+    # The same seed set at every episode start plays the same episode again (openai/gym#194,
+    # SofaDefrost/SofaGym#36): here, a new seeded env per episode.
+    ("01", "1.3", "a new env per episode", """
+        def random_baseline(env_id, episodes, seed):
+            returns = []
+            for _ in range(episodes):
+                env = make_env(env_id, seed=seed)
+                returns.append(run_episode(env, make_random_policy(env.action_space))[0])
+            return np.array(returns)""", "made a new env for every episode"),
+    # ... and the same with env.reset(seed=seed) before every episode.
+    ("01", "1.3", "reseeded every episode", """
+        def random_baseline(env_id, episodes, seed):
+            env = make_env(env_id, seed=seed)
+            policy = make_random_policy(env.action_space)
+            returns = []
+            for _ in range(episodes):
+                env.reset(seed=seed)
+                returns.append(run_episode(env, policy)[0])
+            return np.array(returns)""", "reset the env with a seed before an episode"),
+    # stable-baselines3's evaluate_policy returns (mean_reward, std_reward): "the baseline" as
+    # one number.
+    ("01", "1.3", "the mean instead of the returns", """
+        def random_baseline(env_id, episodes, seed):
+            env = make_env(env_id, seed=seed)
+            policy = make_random_policy(env.action_space)
+            return np.mean([run_episode(env, policy)[0] for _ in range(episodes)])""",
+     "That is the mean return"),
+    # The PyTorch DQN tutorial records episode_durations, which on CartPole equal the returns;
+    # on MountainCar (and Acrobot, hidden) they do not.
+    ("01", "1.3", "lengths instead of returns", """
+        def random_baseline(env_id, episodes, seed):
+            env = make_env(env_id, seed=seed)
+            policy = make_random_policy(env.action_space)
+            return np.array([run_episode(env, policy)[1] for _ in range(episodes)])""",
+     "returned the episode lengths"),
 ]
 
 
@@ -113,3 +357,54 @@ MISTAKES = [
                          ids=[f"{m[1]}-{m[2]}" for m in MISTAKES])
 def test_typical_mistake_is_named(lab, exercise, name, source, expected):
     assert_mistake_caught(lab, exercise, source, expected)
+
+
+# A mistake in 1.1 or 1.2 costs only that exercise: the baseline's check and scenario use
+# their own run_episode and make_random_policy.
+EARLIER = {
+    "run_episode": """
+        def run_episode(env, policy):
+            obs, info = env.reset()
+            return 0.0, 0""",
+    "make_random_policy": """
+        def make_random_policy(action_space):
+            return lambda obs: 0""",
+    "both stubs": """
+        def run_episode(env, policy):
+            raise NotImplementedError("Exercise 1.1: write the loop")
+
+        def make_random_policy(action_space):
+            raise NotImplementedError("Exercise 1.2: return a random policy")""",
+}
+
+
+@pytest.mark.parametrize("name", list(EARLIER))
+def test_the_baseline_does_not_call_the_students_earlier_code(name):
+    ns = dict(namespace(solution("01")))
+    exec(textwrap.dedent(EARLIER[name]), ns)
+    run_check("1.3", ns)
+    verdict = hidden_verdict("01", "1.3", ns)
+    assert verdict.passed, verdict
+
+
+def test_a_converged_iteration_with_another_method_passes():
+    """In-place (Gauss-Seidel) sweeps and an exact linear solve are right too."""
+    ns = dict(namespace(solution("00")))
+    exec(textwrap.dedent("""
+        def policy_evaluation(P, R, policy, gamma, tol=1e-10):
+            r_pi = (policy * R).sum(axis=1)
+            P_pi = np.einsum("sa,sat->st", policy, P)
+            return np.linalg.solve(np.eye(len(R)) - gamma * P_pi, r_pi)
+
+        def value_iteration(P, R, gamma, tol=1e-10):
+            V = np.zeros(len(R))
+            while True:
+                delta = 0.0
+                for s in range(len(R)):
+                    v = (R[s] + gamma * P[s] @ V).max()
+                    delta, V[s] = max(delta, abs(v - V[s])), v
+                if delta < tol:
+                    return V, R + gamma * P @ V"""), ns)
+    for exercise in ("0.2", "0.3"):
+        run_check(exercise, ns)
+        assert hidden_verdict("00", exercise, ns).passed

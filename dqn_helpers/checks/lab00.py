@@ -1,14 +1,21 @@
-"""Checks for lab 00: returns, the Bellman equations and value iteration on a tiny MDP."""
+"""Checks for lab 00: returns, the Bellman equations and value iteration on a tiny MDP.
+
+Each exercise has a ``_run_*`` function that calls the student's code and returns raw, plain
+results, and a ``_problem_*`` function that compares them with the right ones and names the
+mistake. The notebook's check uses both on its own inputs (the right answers computed here);
+the hidden scenario runs ``_run_*`` in the grading worker and ``_problem_*`` on the trusted
+side, against the solution's results.
+"""
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
 from dqn_helpers.checks._core import (
     Scenario,
-    as_array,
     call,
     close,
     fail,
@@ -63,40 +70,283 @@ def exact_optimal_value(P, R, gamma):
     return best
 
 
+def sweeps(P, R, gamma, policy=None, in_place: bool = False,
+           max_sweeps: int = 20_000) -> list[np.ndarray]:
+    """V after 0, 1, 2, ... Bellman backups from V = 0, until V stops changing.
+
+    Expectation backups under ``policy`` (exercise 0.2), or optimality backups, a max over
+    actions, when ``policy`` is None (exercise 0.3). ``in_place``: one state after the other,
+    each using the values already updated in this sweep (Sutton and Barto's in-place
+    version). ``history[k]`` is what a loop that stopped after k sweeps returns; the last
+    entry is the converged V.
+    """
+    def backup(Q):
+        return Q.max(axis=-1) if policy is None else (policy * Q).sum(axis=-1)
+
+    history = [np.zeros(len(R))]
+    for _ in range(max_sweeps):
+        if in_place:
+            V = history[-1].copy()
+            for s in range(len(R)):
+                Q = R[s] + gamma * P[s] @ V
+                V[s] = Q.max() if policy is None else policy[s] @ Q
+        else:
+            V = backup(R + gamma * P @ history[-1])
+        history.append(V)
+        change = np.max(np.abs(history[-1] - history[-2]))
+        if change <= 1e-13 * (1.0 + np.max(np.abs(history[-1]))):
+            break
+    return history
+
+
+# --- raw results: what a scenario's run returns (plain data, never a verdict) ---------------
+
+def raw_number(value: Any) -> dict:
+    """``{"type": "number", "value": float}``, a list of numbers, or only the type's name."""
+    try:
+        many = isinstance(value, (list, tuple)) or np.ndim(value) > 0
+    except Exception:  # student objects may raise anything
+        many = False
+    if many:
+        raw = raw_array(value)
+        return {"type": "list", "values": raw["values"].ravel()} if "values" in raw else raw
+    try:
+        return {"type": "number", "value": float(value)}
+    except (TypeError, ValueError):
+        return {"type": type(value).__name__}
+
+
+def raw_array(value: Any) -> dict:
+    """``{"type": "array", "dtype": ..., "values": array}`` (bools, ints or floats), else the
+    type's name only."""
+    try:
+        if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        array = np.asarray(value)
+    except Exception:  # student objects may raise anything while converting
+        return {"type": type(value).__name__}
+    dtype = {"b": "bool", "i": "int", "u": "int", "f": "float"}.get(array.dtype.kind)
+    if dtype is None:
+        return {"type": type(value).__name__}
+    # the shape on its own too: the wire sends a 0-d array as shape (1,)
+    return {"type": "array", "dtype": dtype, "shape": list(array.shape),
+            "values": array.astype({"bool": bool, "int": np.int64, "float": np.float64}[dtype])}
+
+
+def _kind(got: Any) -> str | None:
+    return got.get("type") if isinstance(got, dict) else None
+
+
+def raw_values(got: dict) -> np.ndarray:
+    """The array of a ``raw_array`` result, in its own shape."""
+    values, shape = np.asarray(got["values"]), got.get("shape")
+    if isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape) \
+            and int(np.prod(shape)) == values.size:
+        values = values.reshape(shape)
+    return values
+
+
+# ----------------------------------------------------------------- 0.1 the discounted return
+def _run_discounted_return(discounted_return, rewards, gamma) -> dict:
+    shown = f"discounted_return({list(rewards)}, gamma={gamma})"
+    return raw_number(call("0.1", discounted_return, list(rewards), gamma, shown=shown))
+
+
+def _return_variants(rewards, gamma) -> dict[str, float]:
+    """The usual wrong answers, most specific first."""
+    n = len(rewards)
+    return {
+        " The weights are reversed: the first reward gets gamma**0. (Looping forwards with "
+        "G = r + gamma * G gives this: loop over reversed(rewards).)":
+            sum(gamma ** t * r for t, r in enumerate(reversed(rewards))),
+        " It equals the plain sum: each reward must be weighted by gamma**t.": sum(rewards),
+        " The first reward must count fully: its weight is gamma**0 = 1, the next one's "
+        "gamma**1, and so on.": sum(gamma ** (t + 1) * r for t, r in enumerate(rewards)),
+        " Equal rewards were all weighted like the first of them: rewards.index(r) finds the "
+        "first equal reward, not this one's position. Use enumerate(rewards).":
+            sum(gamma ** rewards.index(r) * r for r in rewards),
+        " The last reward is left out: every reward counts, the last one too.":
+            sum(gamma ** t * r for t, r in enumerate(rewards[:-1])),
+        " The first reward is left out: the return starts at r_0.":
+            sum(gamma ** t * r for t, r in enumerate(rewards[1:], start=1)) if n else 0.0,
+    }
+
+
+def _problem_discounted_return(got, rewards, gamma, expected: float) -> str | None:
+    rewards = [float(r) for r in rewards]
+    shown = f"discounted_return({rewards}, gamma={gamma})"
+    if _kind(got) == "list" and "values" in got:
+        values = np.asarray(got["values"], dtype=float)
+        togo = [sum(gamma ** k * r for k, r in enumerate(rewards[t:])) for t in range(len(rewards))]
+        hint = (" Those are the returns from every time step (returns-to-go, as REINFORCE "
+                "uses them); this exercise wants only the first, G_0."
+                if len(values) == len(togo) and len(values) and close(values, togo) else "")
+        return f"{shown} should return a number, got a list of {len(values)} numbers.{hint}"
+    if _kind(got) != "number":
+        return f"{shown} should return a number, got a {_kind(got) or type(got).__name__}."
+    value = got["value"]
+    if close(value, expected):
+        return None
+    variants = _return_variants(rewards, gamma)
+    matches = [h for h, v in variants.items() if close(value, v) and not close(v, expected)]
+    if len(matches) > 1 and "rewards.index" in matches[1]:  # looks like another mistake here
+        matches[0] += (" (If t comes from rewards.index(r): that finds the first equal "
+                       "reward, not this one's position; use enumerate(rewards).)")
+    return f"{shown} returned {fmt(value)}, expected {fmt(expected)}.{''.join(matches[:1])}"
+
+
 @register("0.1")
 def check_discounted_return(discounted_return) -> None:
     ex = "0.1"
-    cases = [([1.0, 1.0, 1.0], 0.9), ([0.0, 0.0, 10.0], 0.5), ([5.0], 0.99), ([], 0.9),
-             ([1.0, -2.0, 3.0, 4.0], 1.0)]
-    for rewards, gamma in cases:
-        shown = f"discounted_return({rewards}, gamma={gamma})"
-        got = call(ex, discounted_return, list(rewards), gamma, shown=shown)
+    # these inputs are pinned by tests/submissions.py (a hard-coded answer must pass them);
+    # the hidden scenario tries others
+    for rewards, gamma in [([1.0, 1.0, 1.0], 0.9), ([0.0, 0.0, 10.0], 0.5), ([5.0], 0.99),
+                           ([], 0.9), ([1.0, -2.0, 3.0, 4.0], 1.0)]:
+        got = _run_discounted_return(discounted_return, rewards, gamma)
         expected = sum(gamma ** t * r for t, r in enumerate(rewards))
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            fail(ex, f"{shown} should return a number, got {type(got).__name__} {got!r}")
-        if not np.isclose(got, expected):
-            late = sum(gamma ** (t + 1) * r for t, r in enumerate(rewards))
-            backwards = sum(gamma ** t * r for t, r in enumerate(reversed(rewards)))
-            hint = ""
-            if np.isclose(got, backwards):
-                hint = " The weights are reversed: the first reward gets gamma**0."
-            elif np.isclose(got, sum(rewards)) and gamma != 1:
-                hint = " It equals the plain sum: each reward must be weighted by gamma**t."
-            elif np.isclose(got, late):
-                hint = (" The first reward must count fully: its weight is gamma**0 = 1, "
-                        "the next one's gamma**1, and so on.")
-            fail(ex, f"{shown} returned {fmt(got)}, expected {fmt(expected)}.{hint}")
+        problem = _problem_discounted_return(got, rewards, gamma, expected)
+        if problem:
+            fail(ex, problem)
     passed(ex, "G = r_0 + gamma*r_1 + gamma^2*r_2 + ...")
 
 
-def _check_values(ex, got, expected, shown, shape_name):
-    got = as_array(ex, got, shown)
-    if got.shape != expected.shape:
-        fail(ex, f"{shown} returned shape {got.shape}, expected {expected.shape} "
-                 f"({shape_name}).")
-    return got
+@scenario("0.1")
+class DiscountedReturnScenario(Scenario):
+    """Random rewards of other lengths, repeated rewards, no reward, discounts 0 and 1 too."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1001)
+        out = [{"rewards": [float(r) for r in rng.normal(0, 3, size=rng.integers(1, 9)).round(1)],
+                "gamma": round(float(rng.uniform(0.1, 0.99)), 2)} for _ in range(10)]
+        return out + [{"rewards": [1.0, 2.0, 3.0], "gamma": 0.0},
+                      {"rewards": [1.0, -2.0, 3.0, 0.5], "gamma": 1.0},
+                      {"rewards": [7.5], "gamma": 0.9},
+                      {"rewards": [], "gamma": 0.7},
+                      {"rewards": [2.0, -1.0, 2.0, 0.5, -1.0], "gamma": 0.8},
+                      {"rewards": [1.0] * 12, "gamma": 0.99}]
+
+    def run(self, case, discounted_return):
+        return _run_discounted_return(discounted_return, case["rewards"], case["gamma"])
+
+    def judge(self, case, got, expected):
+        problem = _problem_discounted_return(got, case["rewards"], case["gamma"],
+                                             expected["value"])
+        if problem:
+            fail("0.1", problem)
+
+
+# --------------------------------------------------- 0.2 and 0.3: values, and when to stop
+def _unconverged_hint(got: np.ndarray, P, R, gamma, policy, one_sweep: str) -> str:
+    """Name a loop that stopped before V converged: ``got`` is V after k sweeps from V = 0,
+    all states at once or in place."""
+    for how in ("", " in-place"):
+        history = sweeps(P, R, gamma, policy, in_place=bool(how))
+        k = next((k for k, V in enumerate(history[:-1])
+                  if V.shape == got.shape and np.allclose(got, V, rtol=1e-9, atol=1e-9)), None)
+        if k is not None:
+            break
+    else:
+        return ""
+    if k == 0:
+        return (" V is all zeros, V before any backup: the loop never ran. A loop "
+                "`while delta > tol:` needs delta to start above tol (or use `while True:` "
+                "and break once the change is below tol).")
+    if k == 1 and not how:
+        return one_sweep
+    if k == 1:
+        return (" V equals the values after one in-place sweep from V = 0: the loop stopped "
+                "after its first sweep. Does the stopping test compare V with itself? "
+                "(V_old = V makes both names one array: use V.copy().)")
+    change = np.max(np.abs(history[k] - history[k - 1]))
+    return (f" V equals the values after {k}{how} sweeps from V = 0, while V still changed by "
+            f"{change:.2g} per sweep: the loop stopped before V converged. Sweep until the "
+            "largest change max|V_new - V| is below tol (1e-10 by default): not a fixed number "
+            "of sweeps, and not a looser test (np.allclose's default tolerance is one).")
+
+
+def _near_miss_hint(got: np.ndarray, expected: np.ndarray) -> str:
+    error = float(np.max(np.abs(got - expected)))
+    if error < 1e-2 * max(1.0, float(np.max(np.abs(expected)))):
+        return (f" Your values are off by at most {error:.2g}: close, so the backup itself is "
+                "probably right, but the loop stopped before V converged (a fixed number of "
+                "sweeps, a tolerance looser than tol, or a stopping test that compares the "
+                "wrong arrays).")
+    return ""
+
+
+def _values_close(got, expected) -> bool:
+    return close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def _shape_hint(shape: tuple, states: int, actions: int, what: str) -> str:
+    if shape == ():
+        return (f" A single number: {what} has one value per state (a max or sum without "
+                "axis= runs over the whole array; use axis=1, over actions).")
+    if shape == (actions,) and actions != states:
+        return " That is one value per action: you reduced over states (axis 0); use axis=1."
+    return ""
+
+
+def _problem_values(ex: str, got, expected: np.ndarray, shown: str, P, R, gamma, policy=None,
+                    what: str = "V") -> str | None:
+    """What is wrong with state values ``got`` (raw), or None; ``policy`` None: optimal."""
+    if _kind(got) != "array":
+        return (f"{shown} should return {what} as a NumPy array of one value per state, got a "
+                f"{_kind(got) or type(got).__name__}.")
+    values = raw_values(got).astype(float)
+    states, actions = R.shape
+    if values.shape != expected.shape:
+        hint = _shape_hint(values.shape, states, actions, what)
+        if not hint and values.shape == (states, actions):
+            hint = (" That is one value per state and action (a Q table): V(s) = "
+                    "sum_a policy[s, a] * Q(s, a)." if policy is not None else
+                    " That has the shape of Q: the pair is (V, Q), in that order.")
+        return (f"{shown} returned {what} of shape {values.shape}, expected {expected.shape} "
+                f"(one value per state).{hint}")
+    if _values_close(values, expected):
+        return None
+    if policy is not None:
+        uniform = np.full(policy.shape, 1 / actions)
+        candidates = {
+            " You computed the optimal values (a max over actions). Policy evaluation averages "
+            "over actions, weighted by policy[s, a].": sweeps(P, R, gamma)[-1],
+            " You averaged over actions with equal weights: weight each action by "
+            "policy[s, a] (this policy is not uniform).":
+                sweeps(P, R, gamma, uniform)[-1] if not np.allclose(policy, uniform) else None,
+        }
+        one_sweep = (" That is only the immediate reward, V after one backup from V = 0: add "
+                     "gamma * sum_s' P[s, a, s'] V(s'), and repeat the backup until V stops "
+                     "changing. (Is the `return` inside the loop? Does the stopping test "
+                     "compare V with itself, as V_old = V without .copy() does?)")
+    else:
+        indices = (values.any() and np.all(values == np.round(values))
+                   and 0 <= values.min() <= values.max() < actions)
+        candidates = {
+            " You averaged over actions; the optimality equation takes the max.":
+                sweeps(P, R, gamma, np.full(R.shape, 1 / actions))[-1],
+            " V holds action indices: take the max over actions (Q.max(axis=1)), not the "
+            "argmax.": values if indices else None,
+        }
+        one_sweep = (" V = max_a R[s, a], the values after one backup from V = 0: the loop "
+                     "stopped after its first sweep. Does the stopping test compare V with "
+                     "itself? (V_old = V makes both names one array: use V.copy().)")
+    hint = next((h for h, v in candidates.items() if v is not None
+                 and np.allclose(values, v, atol=1e-6, rtol=1e-6)), "")
+    hint = (hint or _unconverged_hint(values, P, R, gamma, policy, one_sweep)
+            or _near_miss_hint(values, expected))
+    return f"{shown}: {what} = {fmt(values)}, expected {fmt(expected)}.{hint}"
+
+
+# ------------------------------------------------------------- 0.2 policy evaluation
+def _run_policy_evaluation(policy_evaluation, P, R, policy, gamma, shown) -> dict:
+    return raw_array(call("0.2", policy_evaluation, P.copy(), R.copy(), policy.copy(), gamma,
+                          shown=shown))
+
+
+def _shown_mdp(call_text: str, name: str | None, R) -> str:
+    states, actions = R.shape
+    return (f"{call_text} on {name}" if name else
+            f"{call_text} on a random MDP with {states} states and {actions} actions")
 
 
 @register("0.2")
@@ -108,20 +358,97 @@ def check_policy_evaluation(policy_evaluation) -> None:
         ("the corridor, uniform policy", (P, R), uniform, 0.9),
         ("the corridor, always move", (P, R), np.tile([0.0, 1.0], (4, 1)), 0.5),
         ("a random 5-state MDP", random_mdp(1), np.full((5, 3), 1 / 3), 0.8),
+        ("a random 3-state MDP, a mixed policy", random_mdp(3, 3, 4),
+         np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1], [0.0, 0.5, 0.0, 0.5]]), 0.99),
     ]:
-        shown = f"policy_evaluation(P, R, policy, gamma={gamma}) on {name}"
-        got = _check_values(ex, call(ex, policy_evaluation, P_, R_, policy, gamma, shown=shown),
-                            exact_policy_value(P_, R_, policy, gamma), shown, "one value per state")
-        expected = exact_policy_value(P_, R_, policy, gamma)
-        if not np.allclose(got, expected, atol=1e-4):
-            hint = ""
-            if np.allclose(got, exact_optimal_value(P_, R_, gamma), atol=1e-4):
-                hint = (" You computed the optimal values (a max over actions). Policy "
-                        "evaluation averages over actions, weighted by policy[s, a].")
-            elif np.allclose(got, (policy * R_).sum(axis=1), atol=1e-4):
-                hint = " That is only the immediate reward: add gamma * sum_s' P[s, a, s'] V(s')."
-            fail(ex, f"{shown} returned {fmt(got)}, expected {fmt(expected)}.{hint}")
+        shown = _shown_mdp(f"policy_evaluation(P, R, policy, gamma={gamma})", name, R_)
+        got = _run_policy_evaluation(policy_evaluation, P_, R_, policy, gamma, shown)
+        problem = _problem_values(ex, got, exact_policy_value(P_, R_, policy, gamma), shown,
+                                  P_, R_, gamma, policy)
+        if problem:
+            fail(ex, problem)
     passed(ex, "V matches the exact solution of the Bellman expectation equation")
+
+
+@scenario("0.2")
+class PolicyEvaluationScenario(Scenario):
+    """Random MDPs with more states than actions, fewer, and as many; stochastic and
+    deterministic policies; gamma from 0 to 0.99 (where a loop stopped early shows)."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1002)
+        out = []
+        for seed, (states, actions), gamma, kind in [
+                (11, (3, 2), 0.7, "mixed"), (12, (6, 4), 0.95, "mixed"),
+                (13, (2, 3), 0.3, "mixed"), (14, (4, 4), 0.99, "deterministic"),
+                (15, (5, 2), 0.0, "mixed"), (16, (1, 3), 0.5, "mixed"),
+                (17, (3, 3), 0.9, "mixed")]:
+            P, R = random_mdp(seed, states, actions)
+            policy = (np.eye(actions)[rng.integers(actions, size=states)]
+                      if kind == "deterministic" else rng.dirichlet(np.ones(actions), size=states))
+            out.append({"P": P, "R": R, "policy": policy, "gamma": gamma})
+        return out
+
+    def shown(self, case):
+        return _shown_mdp(f"policy_evaluation(P, R, policy, gamma={case['gamma']})", None,
+                          case["R"])
+
+    def run(self, case, policy_evaluation):
+        return _run_policy_evaluation(policy_evaluation, case["P"], case["R"], case["policy"],
+                                      case["gamma"], self.shown(case))
+
+    def judge(self, case, got, expected):
+        problem = _problem_values("0.2", got, raw_values(expected), self.shown(case), case["P"],
+                                  case["R"], case["gamma"], case["policy"])
+        if problem:
+            fail("0.2", problem)
+
+
+# ------------------------------------------------------------- 0.3 value iteration
+def _run_value_iteration(value_iteration, P, R, gamma, shown) -> dict:
+    result = call("0.3", value_iteration, P.copy(), R.copy(), gamma, shown=shown)
+    if isinstance(result, tuple) and len(result) == 2:
+        return {"type": "pair", "V": raw_array(result[0]), "Q": raw_array(result[1])}
+    out = {"type": type(result).__name__}
+    if isinstance(result, (tuple, list)):
+        out["length"] = len(result)
+    elif isinstance(raw_array(result).get("values"), np.ndarray):
+        out["shape"] = list(raw_array(result)["values"].shape)
+    return out
+
+
+def _problem_value_iteration(got, expected_V, expected_Q, shown, P, R, gamma) -> str | None:
+    if _kind(got) != "pair":
+        hint = ""
+        got = got if isinstance(got, dict) else {}
+        if got.get("shape") == [len(R)]:
+            hint = " It returned one array, V only: return V, Q."
+        elif "length" in got:
+            hint = f" It returned a {got['type']} of {got['length']} items."
+        return f"{shown} should return a pair (V, Q), got {_kind(got) or 'something else'}.{hint}"
+    V, Q = got.get("V"), got.get("Q")
+    if (_kind(V) == "array" and _kind(Q) == "array" and raw_values(V).shape == expected_Q.shape
+            and raw_values(Q).shape == expected_V.shape):
+        return (f"{shown} returned (Q, V): the pair is (V, Q), in that order: "
+                "V of shape (n_states,), then Q of shape (n_states, n_actions).")
+    problem = _problem_values("0.3", V, expected_V, shown + " -> V", P, R, gamma, what="V")
+    if problem:
+        return problem
+    if _kind(Q) != "array":
+        return f"{shown} -> Q should be a NumPy array, got a {_kind(Q)}."
+    Q = raw_values(Q).astype(float)
+    if Q.shape != expected_Q.shape:
+        return (f"{shown} -> Q has shape {Q.shape}, expected {expected_Q.shape} "
+                "(states x actions).")
+    if close(Q, expected_Q, atol=1e-6, rtol=1e-6):
+        return None
+    V_star = raw_values(V).astype(float)
+    hint = next((h for h, v in {
+        " Q is only R: add the future, gamma * sum_s' P[s, a, s'] V*(s').": R,
+        " The future term needs gamma: Q = R + gamma * P @ V.": R + P @ V_star,
+    }.items() if close(Q, v, atol=1e-6, rtol=1e-6)), _near_miss_hint(Q, expected_Q))
+    return (f"{shown}: Q = {fmt(Q)}, expected Q*(s, a) = R[s, a] + gamma * "
+            f"sum_s' P[s, a, s'] V*(s') = {fmt(expected_Q)}.{hint}")
 
 
 @register("0.3")
@@ -129,77 +456,122 @@ def check_value_iteration(value_iteration) -> None:
     ex = "0.3"
     P, R = corridor_mdp()
     for name, (P_, R_), gamma in [("the corridor", (P, R), 0.9), ("the corridor", (P, R), 0.5),
-                                  ("a random 5-state MDP", random_mdp(2), 0.9)]:
-        shown = f"value_iteration(P, R, gamma={gamma}) on {name}"
-        result = call(ex, value_iteration, P_, R_, gamma, shown=shown)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            fail(ex, f"{shown} should return a pair (V, Q), got {type(result).__name__}.")
+                                  ("a random 5-state MDP", random_mdp(2), 0.9),
+                                  ("a random 3-state MDP with 4 actions", random_mdp(4, 3, 4),
+                                   0.99)]:
+        shown = _shown_mdp(f"value_iteration(P, R, gamma={gamma})", name, R_)
+        got = _run_value_iteration(value_iteration, P_, R_, gamma, shown)
         V_star = exact_optimal_value(P_, R_, gamma)
-        Q_star = R_ + gamma * P_ @ V_star
-        V = _check_values(ex, result[0], V_star, shown + " -> V", "one value per state")
-        Q = _check_values(ex, result[1], Q_star, shown + " -> Q", "states x actions")
-        if not np.allclose(V, V_star, atol=1e-4):
-            hint = ""
-            uniform = np.full(R_.shape, 1 / R_.shape[1])
-            if np.allclose(V, exact_policy_value(P_, R_, uniform, gamma), atol=1e-4):
-                hint = " You averaged over actions; the optimality equation takes the max."
-            fail(ex, f"{shown}: V = {fmt(V)}, expected V* = {fmt(V_star)}.{hint}")
-        if not np.allclose(Q, Q_star, atol=1e-4):
-            fail(ex, f"{shown}: Q = {fmt(Q)}, expected Q*(s, a) = R[s, a] + gamma * "
-                     f"sum_s' P[s, a, s'] V*(s') = {fmt(Q_star)}.")
+        problem = _problem_value_iteration(got, V_star, R_ + gamma * P_ @ V_star, shown, P_,
+                                           R_, gamma)
+        if problem:
+            fail(ex, problem)
     passed(ex, "V* and Q* match the exact optimal values")
+
+
+@scenario("0.3")
+class ValueIterationScenario(Scenario):
+    """Random MDPs with more states than actions, fewer, and as many; gamma 0 to 0.99."""
+
+    def cases(self, ref):
+        return [{"P": P, "R": R, "gamma": gamma} for (P, R), gamma in [
+            (random_mdp(21, 4, 3), 0.8), (random_mdp(22, 6, 2), 0.95),
+            (random_mdp(23, 2, 4), 0.5), (random_mdp(24, 4, 4), 0.99),
+            (random_mdp(25, 3, 2), 0.0), (random_mdp(26, 1, 3), 0.9)]]
+
+    def shown(self, case):
+        return _shown_mdp(f"value_iteration(P, R, gamma={case['gamma']})", None, case["R"])
+
+    def run(self, case, value_iteration):
+        return _run_value_iteration(value_iteration, case["P"], case["R"], case["gamma"],
+                                    self.shown(case))
+
+    def judge(self, case, got, expected):
+        if _kind(got) is None:
+            fail("0.3", f"{self.shown(case)} returned something the grader cannot read.")
+        V, Q = raw_values(expected["V"]), raw_values(expected["Q"])
+        problem = _problem_value_iteration(got, V, Q, self.shown(case), case["P"], case["R"],
+                                           case["gamma"])
+        if problem:
+            fail("0.3", problem)
+
+
+# ------------------------------------------------------------- 0.4 the greedy policy
+def _run_greedy_policy(greedy_policy, Q) -> dict:
+    return raw_array(call("0.4", greedy_policy, Q.copy(), shown="greedy_policy(Q)"))
+
+
+def _problem_greedy_policy(got, Q, expected: np.ndarray) -> str | None:
+    shown = f"greedy_policy(Q) with Q =\n{fmt(Q)}\n"
+    states, actions = Q.shape
+    if _kind(got) != "array":
+        return (f"{shown}should return an array of actions, one per state, got a "
+                f"{_kind(got) or type(got).__name__}.")
+    values = raw_values(got)
+    if values.shape != expected.shape:
+        hint = ""
+        if values.shape == ():
+            hint = (" np.argmax(Q) without axis= gives one index into the flattened Q: use "
+                    "np.argmax(Q, axis=1).")
+        elif values.shape == (actions,) and actions != states:
+            hint = " You took the argmax over states (axis 0); take it over actions (axis 1)."
+        elif values.shape == Q.shape and np.array_equal(values, np.eye(actions)[expected]):
+            hint = (" That is the policy as a table, a 1 at the best action of each state; "
+                    "return the actions themselves: np.argmax(Q, axis=1).")
+        return (f"{shown}returned shape {values.shape}, expected {expected.shape}: one action "
+                f"per state.{hint}")
+    if got.get("dtype") != "int":
+        hint = (" Those are the best values, Q.max(axis=1); the exercise wants the best "
+                "actions, np.argmax(Q, axis=1)." if close(values, Q.max(axis=1)) else "")
+        return (f"{shown}returned {got.get('dtype')} values; actions are integers (np.argmax "
+                f"gives them).{hint}")
+    if np.array_equal(values, expected):
+        return None
+    ties = np.array([np.sum(row == row.max()) > 1 for row in Q])
+    hint = ""
+    if states == actions and np.array_equal(values, np.argmax(Q, axis=0)):
+        hint = " You took the argmax over states (axis 0); take it over actions (axis 1)."
+    elif np.array_equal(values, np.argmin(Q, axis=1)):
+        hint = " That is the argmin: the greedy action has the largest Q."
+    elif ties.any() and np.array_equal(values[~ties], expected[~ties]):
+        hint = (" Only the states with a tie differ: ties go to the lowest action, as "
+                "np.argmax does.")
+    return (f"{shown}returned {fmt(values)}, expected {fmt(expected)} (ties go to the lowest "
+            f"action, as np.argmax does).{hint}")
 
 
 @register("0.4")
 def check_greedy_policy(greedy_policy) -> None:
     ex = "0.4"
+    # pinned by tests/submissions.py (a hard-coded answer must pass it); the hidden scenario
+    # tries square Qs, fewer states than actions, and more ties
     Q = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [-2.0, -1.0], [0.0, 7.0]])
-    expected = np.array([1, 0, 0, 1, 1])
-    shown = f"greedy_policy(Q) with Q =\n{fmt(Q)}\n"
-    got = np.asarray(call(ex, greedy_policy, Q.copy(), shown="greedy_policy(Q)"))
-    if got.shape != expected.shape:
-        hint = (" You took the argmax over states (axis 0); take it over actions (axis 1)."
-                if got.shape == (2,) else "")
-        fail(ex, f"{shown}returned shape {got.shape}, expected {expected.shape}: one action "
-                 f"per state.{hint}")
-    if not np.issubdtype(got.dtype, np.integer):
-        fail(ex, f"{shown}returned {got.dtype} values; actions are integers (np.argmax gives them).")
-    if not np.array_equal(got, expected):
-        fail(ex, f"{shown}returned {fmt(got)}, expected {fmt(expected)} (ties go to the lowest "
-                 f"action, as np.argmax does).")
+    problem = _problem_greedy_policy(_run_greedy_policy(greedy_policy, Q), Q,
+                                     np.array([1, 0, 0, 1, 1]))
+    if problem:
+        fail(ex, problem)
     passed(ex, "pi(s) = argmax_a Q(s, a)")
 
 
-@scenario("0.1")
-class DiscountedReturnScenario(Scenario):
-    """Random rewards of other lengths (one reward included) and discounts, 0 and 1 too."""
+@scenario("0.4")
+class GreedyPolicyScenario(Scenario):
+    """Other shapes (square, fewer states than actions, one state) and ties."""
 
     def cases(self, ref):
-        rng = np.random.default_rng(1001)
-        out = [{"rewards": [float(r) for r in rng.normal(0, 3, size=rng.integers(1, 9)).round(1)],
-                "gamma": round(float(rng.uniform(0.1, 0.99)), 2)} for _ in range(10)]
-        return out + [{"rewards": [1.0, 2.0, 3.0], "gamma": 0.0},
-                      {"rewards": [1.0, -2.0, 3.0, 0.5], "gamma": 1.0},
-                      {"rewards": [7.5], "gamma": 0.9}]
+        rng = np.random.default_rng(1004)
+        out = []
+        for shape in [(6, 3), (2, 5), (1, 4), (9, 2), (3, 3), (4, 4)]:
+            Q = rng.normal(size=shape).round(2)
+            if shape[0] > 2:
+                Q[1, :] = Q[1, 0]                    # a tie between all actions
+                Q[2, -1] = Q[2, :-1].max()           # a tie with the last action
+            out.append({"Q": Q})
+        return out
 
-    def run(self, case, discounted_return):
-        shown = f"discounted_return({case['rewards']}, gamma={case['gamma']})"
-        got = call("0.1", discounted_return, list(case["rewards"]), case["gamma"], shown=shown)
-        try:
-            return float(got)
-        except (TypeError, ValueError):
-            return {"type": type(got).__name__}
+    def run(self, case, greedy_policy):
+        return _run_greedy_policy(greedy_policy, case["Q"])
 
     def judge(self, case, got, expected):
-        shown = f"discounted_return({case['rewards']}, gamma={case['gamma']})"
-        if not isinstance(got, float):
-            fail("0.1", f"{shown} should return a number, got a {got.get('type')}.")
-        if not close(got, expected):
-            rewards, gamma = case["rewards"], case["gamma"]
-            starts_at_1 = sum(gamma ** (t + 1) * r for t, r in enumerate(rewards))
-            reversed_ = sum(gamma ** t * r for t, r in enumerate(reversed(rewards)))
-            hint = (" The first reward is not discounted: weight reward t by gamma ** t, "
-                    "starting at t = 0." if close(got, starts_at_1) else
-                    " The discounts run backwards: the first reward gets gamma ** 0."
-                    if close(got, reversed_) else "")
-            fail("0.1", f"{shown} returned {fmt(got)}, expected {fmt(expected)}.{hint}")
+        problem = _problem_greedy_policy(got, case["Q"], raw_values(expected))
+        if problem:
+            fail("0.4", problem)
