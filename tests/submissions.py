@@ -240,7 +240,7 @@ def samples(escape_targets: list[str]) -> list[Sample]:
     if "01" in LABS:
         out += [
             Sample("01_killed", lambda: replace(solution("01"), KILLED),
-                   {"1.1": ("error", "SIGKILL"), "1.3": ("error", "SIGKILL")}),
+                   {"1.1": ("error", "SIGKILL")}),
             Sample("01_renamed", lambda: rename(solution("01"), "make_random_policy",
                                                 "random_policy"),
                    {"1.2": ("not attempted", "no definition of `make_random_policy`")}),

@@ -8,6 +8,8 @@ else, and data that is too big or too deep, with a ``ValueError``.
 >>> import numpy as np
 >>> decode(encode({"q": np.array([[1.5, 2.0]], dtype=np.float32), "n": 3, "ok": True}))
 {'q': array([[1.5, 2. ]], dtype=float32), 'n': 3, 'ok': True}
+>>> decode(encode(np.array(3.5))).shape  # a 0-d array stays 0-d
+()
 >>> decode({"$array": ["object", [1], ""]})
 Traceback (most recent call last):
 ...
@@ -48,7 +50,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.name not in DTYPES:
             raise TypeError(f"an array of dtype {value.dtype.name} cannot be sent")
-        data = np.ascontiguousarray(value)
+        data = np.ascontiguousarray(value).reshape(value.shape)  # keeps 0-d arrays 0-d
         return {"$array": [data.dtype.name, list(data.shape),
                            base64.b64encode(data.tobytes()).decode("ascii")]}
     if isinstance(value, (list, tuple)):
