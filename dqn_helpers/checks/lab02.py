@@ -126,6 +126,8 @@ def _same(got: Any, want: list, atol: float = 1e-5) -> bool:
 # ---------------------------------------------------------------- 2.1 the Q-network
 _OUTPUT_LINEAR = ("the output layer must be linear (no ReLU or other activation after it), "
                   "since Q-values can be negative.")
+_NO_GRAD = ("carry no gradient: do not compute forward() under torch.no_grad() or .detach() "
+            "its output; the network learns through it.")
 _NO_HIDDEN_LAYER = ("the network has no hidden layer: a single linear layer cannot represent "
                     "CartPole's Q-function; use Linear -> ReLU -> Linear (-> ReLU -> Linear).")
 
@@ -169,6 +171,8 @@ def check_q_network(QNetwork) -> None:
     out = net(torch.randn(512, 4) * 3)
     if out.min().item() >= 0:
         fail(ex, "every Q-value came out >= 0 on 512 random inputs: " + _OUTPUT_LINEAR)
+    if not out.requires_grad:
+        fail(ex, "the Q-values of QNetwork(4, 2) " + _NO_GRAD)
     require_gradients(ex, net, out)
     passed(ex, f"{len(linears)} linear layers, output (batch, n_actions)")
 
@@ -250,9 +254,7 @@ class QNetworkScenario(Scenario):
             fail(ex, f"every Q-value of {shown} came out >= 0 on 512 random inputs: "
                      + _OUTPUT_LINEAR)
         if not got["requires_grad"]:
-            fail(ex, f"the Q-values of {shown} carry no gradient: do not compute forward() "
-                     "under torch.no_grad() or .detach() its output; the network learns "
-                     "through it.")
+            fail(ex, f"the Q-values of {shown} " + _NO_GRAD)
         if got["no_gradient"]:
             fail(ex, f"no gradient reached {got['no_gradient']}: use every layer in forward().")
 
