@@ -116,6 +116,17 @@ MISTAKES = [
 
             def forward(self, obs):
                 return self.net(obs)""", "the network has no hidden layer"),
+    # the PyTorch DQN tutorial's network has fixed widths, nn.Linear(n_observations, 128): copied
+    # into the template, it ignores the hidden argument that Config.hidden sets
+    ("2.1", "hidden width hard-coded", """
+        class QNetwork(nn.Module):
+            def __init__(self, obs_dim, n_actions, hidden=256):
+                super().__init__()
+                self.net = nn.Sequential(nn.Linear(obs_dim, 128), nn.ReLU(), nn.Linear(128, 128),
+                                         nn.ReLU(), nn.Linear(128, n_actions))
+
+            def forward(self, obs):
+                return self.net(obs)""", "use the hidden argument"),
     ("2.2", "lists instead of arrays", """
         class ReplayMemory:
             def __init__(self, capacity, obs_dim):
@@ -139,23 +150,75 @@ MISTAKES = [
     ("2.2", "fields drawn with other indices",
      replay(NEXT="np.random.randint(0, len(self), size=batch_size)"),
      "do not belong together"),
+    # the PyTorch DQN tutorial's ReplayMemory.sample is random.sample(self.memory, batch_size):
+    # without replacement, so a batch larger than the memory raises ValueError
+    ("2.2", "samples without replacement",
+     replay(SAMPLE="np.random.choice(len(self), batch_size, replace=False)"),
+     "sample with replacement"),
+    # random.randint(a, b) includes b, np.random.randint(low, high) excludes high: the "- 1" of
+    # the first carried over to the second never draws the newest row of a partly filled memory
+    ("2.2", "never samples the last filled row",
+     replay(SAMPLE="np.random.randint(0, len(self) - 1, size=batch_size)"),
+     "np.random.randint(low, high) never returns high"),
+    # len(self) stops growing at capacity: every transition after that lands on row 0
+    ("2.2", "writes at len(self) instead of position", replay(INDEX="len(self) % self.capacity"),
+     "every new transition lands on row 0"),
     ("2.3", "not clamped", """
         def epsilon_at(step, start, end, decay_steps):
             return start + step / decay_steps * (end - start)""",
      "After decay_steps epsilon must stay at its final value"),
     ("2.3", "exponential instead of linear", """
         def epsilon_at(step, start, end, decay_steps):
-            return max(end, start * 0.995 ** step)""", "epsilon_at(500, start=1.0"),
+            return max(end, start * 0.995 ** step)""", "epsilon must fall linearly"),
+    # the PyTorch DQN tutorial's schedule: EPS_END + (EPS_START - EPS_END) * exp(-steps / EPS_DECAY)
+    ("2.3", "the PyTorch tutorial's exponential decay", """
+        def epsilon_at(step, start, end, decay_steps):
+            return end + (start - end) * np.exp(-step / decay_steps)""",
+     "epsilon must fall linearly"),
+    # CleanRL's linear_schedule is max(slope * t + start_e, end_e); written with min() it gives
+    # end_e from the first step
+    ("2.3", "CleanRL's linear_schedule with min", """
+        def epsilon_at(step, start, end, decay_steps):
+            slope = (end - start) / decay_steps
+            return min(slope * step + start, end)""", "not min()"),
+    ("2.3", "integer division", """
+        def epsilon_at(step, start, end, decay_steps):
+            return start + min(1, step // decay_steps) * (end - start)""",
+     "step // decay_steps is integer division"),
     ("2.4", "no torch.no_grad()", select(GRAD="if True:"), "compute the Q-values inside"),
     ("2.4", "exploration inverted", select(EXPLORE="rng.random() > epsilon"),
-     "with epsilon = 0 and Q-values [1, 3, 2] the action must always be 1"),
+     "Explore when rng.random() < epsilon (not the other way round)"),
     ("2.4", "random excludes the greedy action", select(
         RANDOM="int(rng.choice([a for a in range(n_actions) if a != 1]))"),
-     "with epsilon = 1 every action should be random"),
+     "The random action is never the greedy one"),
     ("2.4", "returns a tensor", select(GREEDY="q_values.argmax(dim=1)[0]"), "return a plain int"),
     ("2.4", "np.random instead of rng", select(EXPLORE="np.random.random() < epsilon",
                                               RANDOM="int(np.random.randint(n_actions))"),
      "draw the random numbers from the rng argument"),
+    # the PyTorch DQN tutorial acts with policy_net(state).max(1)[1] ("second column ... is
+    # index"); [0] is the largest Q-value itself
+    ("2.4", "the largest Q-value instead of its index", select(GREEDY="int(q_values.max(1)[0])"),
+     "not its index"),
+    # random.randrange(n_actions) in the PyTorch tutorial, random.randint(0, n_actions - 1)
+    # elsewhere: carried over to NumPy's exclusive upper bound, the last action is never drawn
+    ("2.4", "rng.integers(n_actions - 1)", select(RANDOM="int(rng.integers(n_actions - 1))"),
+     "rng.integers(n_actions) already stops at n_actions - 1"),
+    # forgets the batch dimension: works with this MLP, breaks the CNNs of labs 04-05
+    ("2.4", "no batch of one", """
+        def select_action(q_network, obs, epsilon, n_actions, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(n_actions))
+            with torch.no_grad():
+                q_values = q_network(torch.as_tensor(obs, dtype=torch.float32))
+            return int(q_values.argmax().item())""", "make it a batch of one"),
+    # "TypeError: linear(): argument 'input' must be Tensor, not numpy.ndarray": the env's
+    # observation handed to the network as it is
+    ("2.4", "NumPy observation into the network", """
+        def select_action(q_network, obs, epsilon, n_actions, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(n_actions))
+            with torch.no_grad():
+                return int(q_network(obs[None]).argmax())""", "Make the observation a tensor first"),
     ("2.5", "no terminal mask", """
         def td_target(rewards, next_obs, terminated, target_network, gamma):
             with torch.no_grad():
@@ -179,7 +242,15 @@ MISTAKES = [
             with torch.no_grad():
                 next_q = target_network(next_obs).max(dim=1, keepdim=True).values
                 return (rewards + gamma * (1 - terminated) * next_q.squeeze(1)).unsqueeze(1)""",
-     "returned shape (6, 1), expected (6,)"),
+     "Use .max(dim=1).values (no keepdim)"),
+    # the PyTorch DQN tutorial's target uses target_net(...).max(1)[0] (the values), its action
+    # .max(1)[1] (the indices): swapped, the target bootstraps from an action's number
+    ("2.5", "indices instead of values", """
+        def td_target(rewards, next_obs, terminated, target_network, gamma):
+            with torch.no_grad():
+                next_q = target_network(next_obs).max(dim=1)[1]
+                return rewards + gamma * (1 - terminated) * next_q""",
+     "take .max(dim=1).values ([0])"),
     ("2.6", "bootstraps from the online network", learn(
         Y="td_target(batch.rewards, batch.next_obs, batch.terminated, q_network, gamma)"),
      "bootstrapped from the online network"),
@@ -197,10 +268,44 @@ MISTAKES = [
      "this lab uses the Huber loss"),
     ("2.6", "summed instead of averaged", learn(LOSS="F.smooth_l1_loss(q_taken, y, reduction='sum')"),
      "not sum them"),
+    # where zero_grad() goes puzzles many (rll/deepul#12, patrickloeber/pytorchTutorial#19);
+    # between backward() and step() it wipes the gradients before they are used
+    ("2.6", "zero_grad between backward and step", learn(
+        ZERO="pass", STEP="optimizer.zero_grad()\n        optimizer.step()"),
+     "between backward() and step() it wipes the gradients"),
+    # "element 0 of tensors does not require grad and does not have a grad_fn"
+    # (QasimWani/RL-Unity#2): the prediction detached like the target
+    ("2.6", "Q(s, a) detached", learn(
+        Q="q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1).detach()"),
+     "The loss has no gradient"),
+    ("2.6", "target from obs instead of next_obs", learn(
+        Y="td_target(batch.rewards, batch.obs, batch.terminated, target_network, gamma)"),
+     "td_target was given obs where batch.next_obs goes"),
+    # a notebook global instead of the argument: cfg.gamma (0.99) in place of learn_step's gamma
+    ("2.6", "cfg.gamma instead of gamma", "\n    cfg = Config()\n" + learn(
+        Y="td_target(batch.rewards, batch.next_obs, batch.terminated, target_network, cfg.gamma)"),
+     "pass learn_step's gamma argument on"),
     ("2.7", "direction swapped", SOFT.replace("{BODY}", "param.lerp_(target_param, tau)"),
      "changed the online network"),
     ("2.7", "weights swapped", SOFT.replace("{BODY}", "target_param.lerp_(param, 1 - tau)"),
      "tau and 1 - tau are swapped"),
+    # the PyTorch DQN tutorial's soft update mixes target_net.state_dict() entries, then calls
+    # target_net.load_state_dict(...): without that last line nothing moves
+    ("2.7", "state_dict mixed but never loaded", """
+        def soft_update(target_network, q_network, tau):
+            target_state = target_network.state_dict()
+            for key, value in q_network.state_dict().items():
+                target_state[key] = value * tau + target_state[key] * (1 - tau)""",
+     "target_network.load_state_dict"),
+    # in place without torch.no_grad(): "a leaf Variable that requires grad is being used in an
+    # in-place operation"
+    ("2.7", "in place under autograd", """
+        def soft_update(target_network, q_network, tau):
+            for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                target_param.mul_(1 - tau).add_(tau * param)""", "under `with torch.no_grad():`"),
+    ("2.7", "return inside the loop", SOFT.replace(
+        "{BODY}", "target_param.lerp_(param, tau)\n                return"),
+     "the loop stopped early"),
     ("2.7", "rebinds the loop variable", SOFT.replace(
         "{BODY}", "target_param = tau * param + (1 - tau) * target_param"),
      "left the target network unchanged"),
