@@ -46,7 +46,7 @@ import nbformat
 
 STATUSES = ["passed", "failed", "not attempted", "error", "timed out"]
 COLUMNS = ["submission", "lab", "exercise", "points", "max_points", "status", "feedback"]
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: dqn_helpers/ is in it
 
 
 @dataclass
