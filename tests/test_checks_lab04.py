@@ -133,11 +133,51 @@ MISTAKES = [
         COLUMN="round(self.env.unwrapped.state[0] * 125 + 300)"), "just past the end of the track"),
     ("4.1", "height and width ignored", crop(
         RESIZE="cv2.resize(window, (60, 40), interpolation=cv2.INTER_AREA)"),
-     "expected (30, 48)"),
+     "the default size"),
+    # --- added for issue 11, each from what students (and published code) really write ---
+    # the mean of the channels as grayscale, left as float64 (np.mean returns float64)
+    ("4.1", "grayscale as a float mean", crop(GRAY="frame.mean(axis=2)"),
+     "has dtype float64; expected uint8 pixels"),
+    # downsampling by slicing, as in Karpathy's "Pong from pixels" (pg-pong.py:
+    # I = I[::2, ::2, 0]): right for the default 40 x 60 only
+    ("4.1", "shrunk by slicing [::4, ::4]", crop(RESIZE="window[::4, ::4]"), "the default size"),
+    # frames concatenated along the last axis, as OpenAI baselines' LazyFrames does
+    # (np.concatenate(frames, axis=-1), meant for (H, W, 1) frames): on (H, W) frames it glues
+    # them side by side
+    ("4.2", "frames concatenated, not stacked", stack(
+        STACK="np.concatenate(self.frames, axis=-1)"), "joined end to end (np.concatenate)"),
+    # a hand-written wrapper that keeps the wrapped env's observation_space (openai/gym PR
+    # #1492's review: "self.observation_space.shape won't match the shape of observations")
+    ("4.2", "observation_space not updated", stack(SPACE="(h, w)"),
+     "sets its observation_space to match"),
+    # the wrappers in the wrong order: the stack of states, then a crop of the current frame
+    ("4.2", "wrappers in the wrong order", make_env_with(
+        "return CartCrop(gym.wrappers.FrameStackObservation(env, k))"),
+     "the frames are not stacked"),
+    # torch.flatten(x) flattens the batch too (start_dim=0), unlike nn.Flatten (start_dim=1):
+    # stackoverflow.com/q/67460123 "Understanding torch.nn.Flatten"
+    ("4.3", "torch.flatten without start_dim", '''
+    class PixelQNetwork(nn.Module):
+        def __init__(self, obs_shape, n_actions, hidden=256):
+            super().__init__()
+            self.conv = nn.Sequential(nn.Conv2d(obs_shape[0], 32, 8, stride=4), nn.ReLU(),
+                                      nn.Conv2d(32, 64, 4, stride=2), nn.ReLU())
+            with torch.no_grad():
+                n_flat = self.conv(torch.zeros(1, *obs_shape)).numel()
+            self.head = nn.Sequential(nn.Linear(n_flat, hidden), nn.ReLU(),
+                                      nn.Linear(hidden, n_actions))
+
+        def forward(self, obs):
+            return self.head(torch.flatten(self.conv(obs.float() / 255.0)))''',
+     "flattened the batch dimension too"),
+    # channels-last thinking (TensorFlow/Keras and OpenAI baselines stack frames on the last
+    # axis, (H, W, k)): the frame count taken from obs_shape[-1]
+    ("4.3", "channels taken from the last axis", cnn(IN="obs_shape[-1]"), "use obs_shape[0]"),
+    # --- the mistakes of the first version of the checks ---
     ("4.2", "not stacked", make_env_with("return CartCrop(env)"), "the frames are not stacked"),
     ("4.2", "k ignored", make_env_with(
         "return gym.wrappers.FrameStackObservation(CartCrop(env), 4)"),
-     "expected (3, height, width)"),
+     "not a fixed number"),
     ("4.2", "newest frame first", stack(APPEND="appendleft"), "the newest frame is first"),
     ("4.2", "frames on the last axis", stack(SPACE="(h, w, k)",
                                              STACK="np.stack(self.frames, axis=-1)"),
@@ -187,6 +227,8 @@ RIGHT_VARIANTS = [
      crop(GRAY="frame.mean(axis=2).astype(np.uint8)")),
     ("4.1", "padding with np.pad", crop(PAD="np.pad(band, ((0, 0), (half, half)))")),
     ("4.2", "a hand-written stack", stack()),
+    ("4.3", "uint8 divided directly (true division gives float32)",
+     cnn(SCALE="x = obs / 255")),
     ("4.3", "three convolutions, other names", '''
     class PixelQNetwork(nn.Module):
         def __init__(self, obs_shape, n_actions, hidden=128):
@@ -210,7 +252,25 @@ RIGHT_VARIANTS = [
 def test_a_right_variant_passes(exercise, name, source, capsys):
     import textwrap
 
+    from .conftest import hidden_verdict
+
     ns = dict(namespace(solution("04")))
     exec(textwrap.dedent(source), ns)
     run_check(exercise, ns)
     assert capsys.readouterr().out.startswith(f"\u2714 Exercise {exercise} passed")
+    verdict = hidden_verdict("04", exercise, ns)
+    assert verdict.passed, verdict
+
+
+def test_the_pixel_env_is_checked_with_the_course_crop():
+    """A wrong CartCrop (4.1) costs nothing in 4.2, visible or hidden: its checks put the
+    course's own crop in its place."""
+    import textwrap
+
+    from .conftest import hidden_verdict
+
+    ns = dict(namespace(solution("04")))
+    exec(textwrap.dedent(crop(GRAY="frame")), ns)  # RGB left in: 4.1 fails
+    run_check("4.2", ns)
+    verdict = hidden_verdict("04", "4.2", ns)
+    assert verdict.passed, verdict
