@@ -159,12 +159,6 @@ MISTAKES = [
             hard_update(target_network, q_network)
             return True
         return False"""), "it copied exactly at the steps where it should not"),
-    # a guard that skips step 0 (as proposed in vwxyzjn/cleanrl PR #323,
-    # `global_step > args.learning_starts and ...`): step 0 is a multiple of every too
-    ("3.3", "no copy at step 0", hard(MAYBE="""if step > 0 and step % every == 0:
-            hard_update(target_network, q_network)
-            return True
-        return False"""), "it did not copy at step 0"),
     # --- the mistakes of the first version of the checks ---
     ("3.3", "aliasing with .data", hard(BODY="""for t, p in zip(target_network.parameters(), q_network.parameters()):
             t.data = p.data"""), "shares its weights with the online network"),
