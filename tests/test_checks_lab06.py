@@ -1,8 +1,10 @@
 """Typical mistakes of lab 06, each named by its check."""
 
+import textwrap
+
 import pytest
 
-from .conftest import assert_mistake_caught, fill
+from .conftest import assert_mistake_caught, fill, hidden_verdict, namespace, run_check, solution
 
 DOUBLE = '''
     def double_td_target(rewards, next_obs, terminated, q_network, target_network, gamma):
@@ -165,6 +167,18 @@ MISTAKES = [
     ("6.1", "mask inverted", double(MASK="terminated"), "the mask is inverted"),
     ("6.1", "no gamma", double(GAMMA="1"), "discounted by gamma"),
     ("6.1", "no squeeze", double(SQUEEZE=""), "squeeze(1)"),
+    # the values of the max used as the chosen actions: .max(1)[0] where .max(1)[1] was meant.
+    # The PyTorch DQN tutorial (reinforcement_q_learning.py, before 2023) used both idioms,
+    # target_net(...).max(1)[0] for values and policy_net(state).max(1)[1] for the action;
+    # gather's "Expected dtype int64 for index" is then what students see (e.g. Deep RL
+    # Hands-On 2nd ed., issue #45)
+    ("6.1", "max values as the chosen actions", '''
+        def double_td_target(rewards, next_obs, terminated, q_network, target_network, gamma):
+            with torch.no_grad():
+                next_actions = q_network(next_obs).max(1)[0].unsqueeze(1)
+                next_q = target_network(next_obs).gather(1, next_actions).squeeze(1)
+                return rewards + gamma * (1.0 - terminated) * next_q''',
+     "The index given to gather must be the chosen actions"),
     ("6.1", "gradients into the target", '''
         def double_td_target(rewards, next_obs, terminated, q_network, target_network, gamma):
             next_actions = q_network(next_obs).argmax(dim=1, keepdim=True)
@@ -177,6 +191,7 @@ MISTAKES = [
      "you subtracted the max advantage"),
     ("6.2", "mean over the batch", dueling(Q="value + advantage - advantage.mean(dim=0)"),
      "the mean was taken over the batch (dim=0)"),
+    # higgsfield/RL-Adventure's dueling notebook, copied widely: value + advantage - advantage.mean()
     ("6.2", "mean over everything", dueling(Q="value + advantage - advantage.mean()"),
      "over the whole batch and every action"),
     ("6.2", "no keepdim", dueling(Q="value + advantage - advantage.mean(dim=1)"),
@@ -219,7 +234,17 @@ MISTAKES = [
                 nodes = np.arange(self.size >> (level + 1), self.size >> level)
                 self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]"""),
      "it grows with the capacity"),
+    # the SumTree most PER tutorials copy (jaromiru's AI-blog SumTree.py, reused by rlcode/per)
+    # goes left when s <= tree[left]: right only when v > the left sum
     ("6.3", "> instead of >=", tree(GE=">"), "go right when v >= the left sum (not >)"),
+    # the same SumTree keeps slot j's leaf at node capacity - 1 + j of 2 * capacity - 1 nodes;
+    # carried over to this lab's layout it becomes self.capacity + j, right only when the
+    # capacity is a power of two (update and find both)
+    ("6.3", "leaf of slot j at node capacity + j", tree(
+        UPDATE=UPDATE_GOOD.replace("self.size + np.asarray", "self.capacity + np.asarray"),
+        RETURN="nodes - self.capacity"), "is at node self.capacity + j"),
+    ("6.3", "find returns nodes - capacity", tree(RETURN="nodes - self.capacity"),
+     "that is nodes - self.capacity"),
     ("6.3", "no subtraction when going right", tree(SUBTRACT=""),
      "subtract the left sum from v"),
     ("6.3", "returns node numbers", tree(RETURN="nodes"), "node numbers"),
@@ -264,11 +289,27 @@ MISTAKES = [
     ("6.4", "alpha applied twice", prioritized(
         PROBS="self.tree.priority(indices) ** self.alpha / self.tree.total"),
      "P(i) = tree.priority(i) / tree.total"),
+    # OpenAI baselines' PrioritizedReplayBuffer.sample (baselines/deepq/replay_buffer.py), copied
+    # into many PER tutorials: p_min = self._it_min.min() / self._it_sum.sum();
+    # max_weight = (p_min * N) ** (-beta): the largest weight of the whole memory, not the batch's
+    ("6.4", "normalised by the memory's largest weight", prioritized(
+        NORM="weights / (len(self) * self.tree.priority(np.arange(len(self))).min() "
+             "/ self.tree.total) ** -beta"), "as OpenAI baselines does"),
+    # a priority written at a slot out of step with the transition's: ptan's
+    # PrioritizedReplayBuffer wrote it at a position that moved only once the buffer was full
+    # (Shmuma/ptan PR #21); len(self) is the next free slot only until the memory is full
+    ("6.4", "priority at slot len(self)", prioritized(ADD=ADD_GOOD.replace(
+        "self.position % self.capacity", "len(self)")), "The slot written is self.position % self.capacity"),
     ("6.4", "uniform draws", prioritized(INDICES="np.random.randint(0, len(self), size=batch_size)"),
      "they should be about"),
     # 6.5 the weighted learning step
     ("6.5", "weights ignored", learn(LOSS="F.smooth_l1_loss(q_taken, y)"),
      "the weights were ignored"),
+    # rlcode/per (cartpole_per.py) and its many copies: (torch.FloatTensor(is_weights) *
+    # F.mse_loss(pred, target)).mean(), the loss averaged to one number before the weights
+    ("6.5", "weights times an already averaged loss", learn(
+        LOSS="(weights * F.smooth_l1_loss(q_taken, y)).mean()"),
+     "without reduction='none' is already the mean over the batch"),
     ("6.5", "divided by the sum of the weights", learn(
         LOSS='(weights * F.smooth_l1_loss(q_taken, y, reduction="none")).sum() / weights.sum()'),
      "not by the sum of the weights"),
@@ -306,10 +347,6 @@ def test_typical_mistake_is_named(exercise, name, source, expected):
 
 def test_a_correct_sum_tree_written_with_python_loops_passes(capsys):
     """The O(log n) check must not mistake a slow but logarithmic tree for an O(n) one."""
-    import textwrap
-
-    from .conftest import namespace, run_check, solution
-
     ns = dict(namespace(solution("06")))
     exec(textwrap.dedent(tree(UPDATE="""for slot, priority in zip(np.asarray(indices), np.asarray(priorities)):
                 node = self.size + int(slot)
@@ -330,3 +367,35 @@ def test_a_correct_sum_tree_written_with_python_loops_passes(capsys):
             return np.array(slots, dtype=np.int64)""")), ns)
     run_check("6.3", ns)
     assert "Exercise 6.3 passed" in capsys.readouterr().out
+    verdict = hidden_verdict("06", "6.3", ns)  # it reads the tree O(log n) times too
+    assert verdict.passed, verdict
+
+
+def test_prioritized_replay_is_checked_with_a_right_sum_tree():
+    """A wrong SumTree (6.3), or none yet, costs 6.3 alone: 6.4 passes, visible and hidden."""
+    for broken in (tree(GE=">", SUBTRACT=""), """
+        class SumTree:
+            def __init__(self, capacity):
+                raise NotImplementedError("Exercise 6.3a: set the leaves")"""):
+        ns = dict(namespace(solution("06")))
+        exec(textwrap.dedent(broken), ns)
+        exec(textwrap.dedent(prioritized()), ns)
+        run_check("6.4", ns)
+        verdict = hidden_verdict("06", "6.4", ns)
+        assert verdict.passed, verdict
+
+
+def test_learn_step_is_checked_with_right_targets():
+    """A wrong double_td_target (6.1), or a stub, costs 6.1 alone: 6.5 passes, visible and
+    hidden, and its messages never blame the target."""
+    for broken in (double(CHOOSE="target_network", MASK="1"), """
+        def double_td_target(rewards, next_obs, terminated, q_network, target_network, gamma):
+            raise NotImplementedError("Exercise 6.1: choose a' with q_network")"""):
+        ns = dict(namespace(solution("06")))
+        exec(textwrap.dedent(broken), ns)
+        exec(textwrap.dedent(learn()), ns)
+        theirs = ns["double_td_target"]
+        run_check("6.5", ns)
+        verdict = hidden_verdict("06", "6.5", ns)
+        assert verdict.passed, verdict
+        assert ns["double_td_target"] is theirs  # the stand-in is gone after the check
