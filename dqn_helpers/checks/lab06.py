@@ -130,6 +130,11 @@ def _attempt(ex: str, fn, *args, shown: str):
         return None, str(error).removeprefix(f"Exercise {ex}: ")[:600]
 
 
+def _crashed(ex: str, text) -> None:
+    """Fail with the crash message a scenario's run recorded (capped: it came from the worker)."""
+    fail(ex, str(text)[:600])
+
+
 def _raw(value):
     """A returned value as plain data: a number array when it is (or converts to) one, else
     ``{"type": its type name}``."""
@@ -545,7 +550,7 @@ class DuelingQNetworkScenario(Scenario):
             hint = (" If that is V + A - mean(A): advantage.mean(dim=1) without keepdim=True "
                     "has shape (B,), which does not broadcast against (B, n_actions); use "
                     "keepdim=True." if "must match the size" in got["raised"] else "")
-            fail(ex, f"{got['raised']}{hint}")
+            _crashed(ex, f"{str(got['raised'])[:600]}{hint}")
         out = got.get("out")
         if not isinstance(out, np.ndarray):
             fail(ex, f"{shown} returned a {out.get('type')}; expected a tensor of Q-values.")
@@ -939,7 +944,7 @@ class SumTreeScenario(Scenario):
         for op, mine, want in zip(case["ops"], got, expected):
             shown = f"{self.describe(op)} on SumTree({capacity})"
             if mine.get("raised"):
-                fail(ex, mine["raised"])
+                _crashed(ex, mine["raised"])
             if op["op"] == "update":
                 leaves[op["slots"]] = op["priorities"]
                 arr = mine.get("tree")
@@ -1332,7 +1337,7 @@ class PrioritizedReplayScenario(Scenario):
         context = f"{self.shown(case)}: "
         for op, mine, want in zip(case["ops"], got, expected):
             if mine.get("raised"):
-                fail(ex, context + mine["raised"])
+                _crashed(ex, context + str(mine["raised"])[:600])
             if op["op"] == "sample":
                 self.judge_sample(context, op, mine, leaves, min(position, capacity), alpha,
                                   rewards)
