@@ -6,13 +6,10 @@ Each module ``dqn_helpers/**/*.py`` is imported and its examples run with ``doct
 ``python -m doctest -o ELLIPSIS dqn_helpers/compare.py``.
 """
 
-import ast
 import doctest
 import importlib
-import inspect
 import random
 import re
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,8 @@ FILES = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix("._
 
 # The modules students and maintainers open teach with examples; they must keep some.
 WITH_EXAMPLES = ["dqn_helpers.checks", "dqn_helpers.checkpoints", "dqn_helpers.compare",
-                 "dqn_helpers.envs", "dqn_helpers.evaluation", "dqn_helpers.grading_hidden",
+                 "dqn_helpers.envs", "dqn_helpers.evaluation", "dqn_helpers.grading.trusted",
+                 "dqn_helpers.grading.wire",
                  "dqn_helpers.metrics", "dqn_helpers.notebook", "dqn_helpers.plots",
                  "dqn_helpers.run", "dqn_helpers.tracking", "dqn_helpers.training"]
 
@@ -72,15 +70,3 @@ def test_docstring_examples_run(name, same_random_state):
 def test_teaching_modules_have_examples(name):
     assert name in FILES, f"{name} is not a module of dqn_helpers any more: update WITH_EXAMPLES"
     assert doctests(name), f"{name} lost its >>> examples"
-
-
-def test_the_hidden_check_template_is_the_real_one():
-    # grading_hidden's docstring shows how to add a hidden check with the real one for 2.3
-    from dqn_helpers import grading_hidden
-
-    doc = grading_hidden.__doc__
-    template = textwrap.dedent(doc.split("::\n\n", 1)[1].split("\n\n", 1)[0])
-    real = inspect.getsource(grading_hidden.hidden_epsilon_at)
-    assert ast.dump(ast.parse(template)) == ast.dump(ast.parse(real)), (
-        "the example in grading_hidden's docstring differs from hidden_epsilon_at: "
-        "copy the function into the docstring")

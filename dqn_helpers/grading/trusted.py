@@ -7,6 +7,25 @@ on the solution. ``decide`` turns what a worker reported for one exercise into a
 feedback text and the points: a point needs the visible check to have passed in the worker
 *and* the worker's raw results to match the reference here. Nothing the worker sends is
 executed or unpickled (``wire.decode``), and its words never grant anything.
+
+A student who hard-codes the answers of the notebook's check passes that check, but not the
+hidden scenario (``grade_in_process`` runs both sides here, as the tests do):
+
+>>> reference = Reference(Path(__file__).parents[2] / "solutions" / "00_mdp_basics.ipynb")
+>>> answers = {((1.0, 1.0, 1.0), 0.9): 2.71, ((0.0, 0.0, 10.0), 0.5): 2.5, ((5.0,), 0.99): 5.0,
+...            ((), 0.9): 0.0, ((1.0, -2.0, 3.0, 4.0), 1.0): 6.0}
+>>> def discounted_return(rewards, gamma):  # the visible check's answers, looked up
+...     return answers.get((tuple(rewards), gamma), 0.0)
+>>> grade_in_process("0.1", {"discounted_return": discounted_return}, reference).feedback
+"Exercise 0.1: the notebook's check passes, but the hidden test, ... returned 0, expected ..."
+>>> def discounted_return(rewards, gamma):
+...     return sum(gamma ** k * reward for k, reward in enumerate(rewards))
+>>> grade_in_process("0.1", {"discounted_return": discounted_return}, reference).passed
+True
+
+Adding the hidden scenario of an exercise is one class beside its visible check, in the lab's
+checks module (``checks.Scenario`` says what its three methods do; lab 00's
+``DiscountedReturnScenario`` is a short one).
 """
 
 from __future__ import annotations
