@@ -316,3 +316,82 @@ MISTAKES = [
                          ids=[f"{m[0]}-{m[1]}" for m in MISTAKES])
 def test_typical_mistake_is_named(exercise, name, source, expected):
     assert_mistake_caught("02", exercise, source, expected)
+
+
+# --- exercise 2.8, play_step: what is stored as terminated, and when the episode restarts ---
+PLAY = '''
+    def play_step(env, memory, obs, action):
+        {STEP}
+        {STORE}
+        episode_over = {OVER}
+        if {RESET_WHEN}:
+            {RESET}
+        return {RETURN}
+'''
+PLAY_GOOD = dict(STEP="next_obs, reward, terminated, truncated, _ = env.step(action)",
+                 STORE="memory.add(obs, action, reward, next_obs, terminated)",
+                 OVER="terminated or truncated", RESET_WHEN="episode_over",
+                 RESET="next_obs, _ = env.reset()", RETURN="next_obs, reward, episode_over")
+
+
+def play(**change):
+    return fill(PLAY, PLAY_GOOD, **change)
+
+
+PLAY_MISTAKES = [
+    # The most common gymnasium bug: `done = terminated or truncated` stored for the TD target.
+    # Gymnasium's docs, "Handling Time Limits" (docs/content/handling_timelimits.md: "# INCORRECT
+    # vf_target = rew + gamma * (1-done) * vf_next_state") and the v0.26 step API post
+    # (docs/content/terminated-truncated-api.md), which found it in the top DQN tutorials, the
+    # PyTorch one among them; seen in a CartPole-v1 course notebook (jsboige/CoursIA PR #7821)
+    # and introduced on purpose in a DQN (OpenHUTB/nn PR #6458).
+    ("2.8", "stores terminated or truncated",
+     play(STORE="memory.add(obs, action, reward, next_obs, terminated or truncated)"),
+     "you stored `terminated or truncated`"),
+    # Resets only on `terminated`: the pre-0.26 loop `if done: reset` ported as `if terminated`.
+    # Farama-Foundation/HighwayEnv issue #391: once the env reported its time-out as
+    # `truncated`, a student's episodes never ended (maintainer: reset on truncated too); the
+    # v0.26 step API post: reset on `terminated or truncated`.
+    ("2.8", "resets only on terminated", play(OVER="terminated", RESET_WHEN="terminated"),
+     "you reset only on `terminated`"),
+    # The two flags swapped: env.step's 5-tuple unpacked in the wrong order, so `truncated` is
+    # stored as terminated (and the reset, on either, still looks right). The same mix-up on the
+    # env side: dfki-ric-underactuated-lab/double_pendulum issue #5, "Truncated and Terminated
+    # seem to be inverted".
+    ("2.8", "terminated and truncated swapped",
+     play(STEP="next_obs, reward, truncated, terminated, _ = env.step(action)"),
+     "terminated and truncated are swapped"),
+    # The bootstrap mask stored where the terminal flag belongs: TD3's ReplayBuffer
+    # (sfujim/TD3, utils.py) stores `not_done = 1. - done`, and code written in that convention
+    # hands `not terminated` to a memory that expects `terminated`.
+    ("2.8", "stores the bootstrap mask",
+     play(STORE="memory.add(obs, action, reward, next_obs, not terminated)"),
+     "the bootstrap mask"),
+    # Resets before storing, so the transition's next_obs is the next episode's first state:
+    # hill-a/stable-baselines issue #769 ("the terminal state at the end of the episode is
+    # overwritten by the state of the new starting episode"), vwxyzjn/cleanrl issue #460.
+    ("2.8", "resets before storing", """
+        def play_step(env, memory, obs, action):
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            episode_over = terminated or truncated
+            if episode_over:
+                next_obs, _ = env.reset()
+            memory.add(obs, action, reward, next_obs, terminated)
+            return next_obs, reward, episode_over""", "you reset before storing"),
+    # The pre-0.26 reset: `obs = env.reset()` now holds the tuple (obs, info):
+    # keras-rl/keras-rl issue #392, Farama-Foundation/HighwayEnv issue #385.
+    ("2.8", "reset not unpacked", play(RESET="next_obs = env.reset()"),
+     "env.reset() returns two values"),
+    # Resets but keeps acting on the finished episode's last observation.
+    ("2.8", "reset result dropped", play(RESET="env.reset()"),
+     "returned the finished episode's last observation"),
+    # Truncation ends the episode for the reset but not for the log.
+    ("2.8", "episode_over without truncation", play(RETURN="next_obs, reward, terminated"),
+     "A time limit ends the episode too"),
+]
+
+
+@pytest.mark.parametrize("exercise, name, source, expected", PLAY_MISTAKES,
+                         ids=[f"{m[0]}-{m[1]}" for m in PLAY_MISTAKES])
+def test_typical_play_step_mistake_is_named(exercise, name, source, expected):
+    assert_mistake_caught("02", exercise, source, expected)

@@ -49,6 +49,7 @@ from dqn_helpers.checks.lab01 import (
 from dqn_helpers.checks.lab02 import (
     check_epsilon_at,
     check_learn_step,
+    check_play_step,
     check_q_network,
     check_replay_memory,
     check_select_action,
@@ -85,7 +86,7 @@ __all__ = [
     "check_greedy_policy",
     "check_run_episode", "check_make_random_policy", "check_random_baseline",
     "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
-    "check_td_target", "check_learn_step", "check_soft_update",
+    "check_td_target", "check_learn_step", "check_soft_update", "check_play_step",
     "check_huber", "check_learn_step_clipped", "check_hard_update",
     "check_cart_crop", "check_make_pixel_env", "check_pixel_q_network",
     "check_nature_cnn", "check_frame_replay_memory", "check_learning_signal",

@@ -1318,3 +1318,258 @@ def check_soft_update(soft_update) -> None:
     if not all(torch.allclose(a, b) for a, b in zip(copy_net.parameters(), q_network.parameters())):
         fail(ex, "with tau = 1 the target should become an exact copy of the online network.")
     passed(ex, "theta_target <- tau * theta + (1 - tau) * theta_target, in place")
+
+
+# ---------------------------------------------------------------- 2.8 terminated, not truncated
+# play_step(env, memory, obs, action) runs on a scripted env and a memory that only logs: each
+# script step is (reward, terminated, truncated), all four combinations of the flags appear, and
+# the observations are random numbers, so that every observation says where it came from.
+def _plain(value):
+    """``value`` as plain data for the grader: a float, an array of floats, or its type's name."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"<{type(value).__name__}>"
+    return float(array) if array.ndim == 0 else array
+
+
+class _ScriptedEnv:
+    """Step k returns the case's step_obs[k], reward, terminated, truncated, {} (whatever the
+    action); a reset after k steps returns reset_obs[k]. Every call is logged in ``events``."""
+
+    def __init__(self, case: dict, events: list):
+        self.case, self.events, self.steps = case, events, 0
+
+    def reset(self, *, seed=None, options=None):
+        self.events.append(["reset"])
+        return self.case["reset_obs"][self.steps % len(self.case["reset_obs"])].copy(), {}
+
+    def step(self, action):
+        k = self.steps % len(self.case["script"])
+        self.steps += 1
+        self.events.append(["step", _plain(action)])
+        reward, terminated, truncated = self.case["script"][k]
+        return self.case["step_obs"][k].copy(), reward, terminated, truncated, {}
+
+
+class _LoggedMemory:
+    """Stands in for the replay memory (exercise 2.2 is not needed): it logs what is added."""
+
+    def __init__(self, events: list):
+        self.events = events
+
+    def add(self, obs, action, reward, next_obs, terminated):
+        self.events.append(["add", *(_plain(v) for v in (obs, action, reward, next_obs,
+                                                          terminated))])
+
+
+def _play_case(seed: int, obs_dim: int, n_actions: int, pattern: str) -> dict:
+    """A script from a pattern of steps: n neither, t terminated, u truncated, b both."""
+    rng = np.random.default_rng(seed)
+    flags = {"n": (False, False), "t": (True, False), "u": (False, True), "b": (True, True)}
+    return {"script": [[round(float(rng.uniform(-2, 2)), 2), *flags[p]] for p in pattern],
+            "actions": [int(a) for a in rng.integers(n_actions, size=len(pattern))],
+            "step_obs": rng.normal(size=(len(pattern), obs_dim)).astype(np.float32),
+            "reset_obs": rng.normal(size=(len(pattern) + 1, obs_dim)).astype(np.float32)}
+
+
+def _obs_at(case: dict, k: int) -> np.ndarray:
+    """The observation the agent acts on at step k: a reset's after an episode's end."""
+    if k == 0 or any(case["script"][k - 1][1:]):
+        return case["reset_obs"][k]
+    return case["step_obs"][k - 1]
+
+
+def _play_script(ex: str, play_step, case: dict) -> list[dict]:
+    """Call play_step once per script step, as the training loop does; return, call by call,
+    what the env and the memory saw (``events``) and what came back (plain data only). Each
+    call gets the right obs, whatever the previous one returned: one mistake, one diagnosis."""
+    events: list = []
+    env, memory = _ScriptedEnv(case, events), _LoggedMemory(events)
+    env.reset()
+    calls = []
+    for k, action in enumerate(case["actions"]):
+        events.clear()
+        out = call(ex, play_step, env, memory, _obs_at(case, k).copy(), action,
+                   shown="play_step(env, memory, obs, action)")
+        returned = ([_plain(v) for v in out] if isinstance(out, (tuple, list)) and len(out) == 3
+                    else {"type": type(out).__name__,
+                          "len": len(out) if isinstance(out, (tuple, list)) else None})
+        calls.append({"events": list(events), "returned": returned})
+    return calls
+
+
+def _same(a, b) -> bool:
+    return not isinstance(a, str) and not isinstance(b, str) and close(a, b, atol=1e-6)
+
+
+def _bits(values) -> str:
+    values = np.asarray(values, dtype=float)
+    return str(values.astype(int).tolist()) if np.all(values == values.round()) else fmt(values)
+
+
+def _shown(value, flag: bool = False) -> str:
+    """A result for a message: "a tuple" for what the grader could not read as numbers."""
+    if isinstance(value, str):
+        return f"a {value.strip('<>')}"
+    return str(bool(value)) if flag and isinstance(value, float) else fmt(value)
+
+
+def _at(script: list, k: int) -> str:
+    return f"at step {k + 1} (terminated={bool(script[k][1])}, truncated={bool(script[k][2])})"
+
+
+def _judge_stored(ex: str, case: dict, k: int, events: list) -> tuple[float, int]:
+    """One call: env.step once with the action, memory.add once with the right transition.
+    Returns the terminated flag it stored and how many times it reset the env."""
+    script, at = case["script"], _at(case["script"], k)
+    kinds = [e[0] for e in events]
+    if kinds.count("step") != 1:
+        fail(ex, f"{at} play_step called env.step {kinds.count('step')} times: call it once, "
+                 "with the action given.")
+    if not _same(events[kinds.index("step")][1], case["actions"][k]):
+        fail(ex, f"{at} env.step got action {fmt(events[kinds.index('step')][1])}, not the "
+                 f"action passed in ({case['actions'][k]}).")
+    if kinds.count("add") != 1:
+        fail(ex, f"{at} play_step called memory.add {kinds.count('add')} times: store each "
+                 "transition once, memory.add(obs, action, reward, next_obs, terminated).")
+    _, obs, action, reward, next_obs, flag = events[kinds.index("add")]
+    if not _same(obs, _obs_at(case, k)):
+        hint = (" That is next_obs: store the observation the action was taken in, obs."
+                if _same(obs, case["step_obs"][k]) else "")
+        fail(ex, f"{at} the stored obs is {fmt(obs)}, not the obs passed in, "
+                 f"{fmt(_obs_at(case, k))}.{hint}")
+    if not (_same(action, case["actions"][k]) and _same(reward, script[k][0])):
+        fail(ex, f"{at} the stored action and reward are {fmt(action)} and {fmt(reward)}; "
+                 f"expected the action passed in ({case['actions'][k]}) and the reward "
+                 f"env.step returned ({script[k][0]}).")
+    if not _same(next_obs, case["step_obs"][k]):
+        if _same(next_obs, case["reset_obs"][k + 1]):
+            fail(ex, f"{at} the stored next_obs is the first observation of the NEXT episode, "
+                     "the one env.reset() returned: you reset before storing. Store the "
+                     "transition with the next_obs that env.step returned (this episode's last "
+                     "state), then reset.")
+        fail(ex, f"{at} the stored next_obs is {fmt(next_obs)}; expected the one env.step "
+                 f"returned, {fmt(case['step_obs'][k])}.")
+    return flag, kinds.count("reset")
+
+
+def _judge_flags(ex: str, script: list, stored: list, resets: list) -> None:
+    """Over the whole script: what was stored as terminated, and when the env was reset."""
+    terminated, truncated = (np.array([float(s[i]) for s in script]) for i in (1, 2))
+    over, n = np.maximum(terminated, truncated), len(script)
+    pairs = " ".join(f"({'T' if s[1] else 'F'},{'T' if s[2] else 'F'})" for s in script)
+    steps = f"steps 1 to {n}, whose (terminated, truncated) were {pairs},"
+    if not all(isinstance(f, float) for f in stored):
+        fail(ex, f"memory.add got terminated = {stored}: pass the bool that env.step returned.")
+    got = np.array(stored)
+    if not np.array_equal(got, terminated):
+        hint = next((h for v, h in [
+            (over, "you stored `terminated or truncated`. A truncation (a time limit, like "
+                   "CartPole's 500 steps) is not a terminal state: the TD target must still "
+                   "bootstrap there (eq. 1), so store `terminated` alone; `terminated or "
+                   "truncated` decides when to reset, not what is stored."),
+            (truncated, "terminated and truncated are swapped: store `terminated`, the flag "
+                        "that says the task really ended (no future to bootstrap)."),
+            (1 - terminated, "you stored `not terminated`, the bootstrap mask (1 - terminated); "
+                             "the memory stores `terminated` itself, and the TD target takes "
+                             "1 - terminated (eq. 1)."),
+            (1 - over, "you stored `not (terminated or truncated)`; store `terminated` itself."),
+            (np.zeros(n), "nothing was stored as terminal, even where terminated=True: store "
+                          "the `terminated` that env.step returned.")]
+            if np.array_equal(got, v)), "store the `terminated` that env.step returned.")
+        fail(ex, f"on {steps} the memory got terminated = {_bits(got)}, expected "
+                 f"{_bits(terminated)}: {hint}")
+    got = np.array(resets, dtype=float)
+    if not np.array_equal(got, over):
+        hint = next((h for v, h in [
+            (terminated, "a truncated episode was not reset: you reset only on `terminated`. A "
+                         "time limit ends the episode too (the env cannot go on): reset when "
+                         "`terminated or truncated`."),
+            (truncated, "a terminated episode was not reset: you reset only on `truncated`. "
+                        "Reset when `terminated or truncated`."),
+            (np.zeros(n), "the env was never reset: reset it when the episode is over, "
+                          "`terminated or truncated`."),
+            (np.ones(n), "the env was reset after every step: only when the episode is over, "
+                         "`terminated or truncated`.")]
+            if np.array_equal(got, v)), "reset the env once when `terminated or truncated`.")
+        fail(ex, f"on {steps} env.reset() was called {_bits(got)} times, expected "
+                 f"{_bits(over)}: {hint}")
+
+
+def _judge_returned(ex: str, case: dict, k: int, returned) -> None:
+    """One call's (obs, reward, episode_over): the obs to act on next, the reward, the end."""
+    script, at = case["script"], _at(case["script"], k)
+    over = bool(script[k][1] or script[k][2])
+    if not isinstance(returned, list):
+        length = f" of {returned.get('len')} values" if returned.get("len") is not None else ""
+        fail(ex, f"play_step returned a {returned.get('type')}{length}; return 3 values, "
+                 "(obs, reward, episode_over).")
+    obs, reward, episode_over = returned
+    if not _same(obs, _obs_at(case, k + 1)):
+        hint = (" env.reset() returns two values, (obs, info): unpack them, next_obs, _ = "
+                "env.reset()." if isinstance(obs, str) and obs == "<tuple>" else
+                " The episode ended and you reset the env, but returned the finished episode's "
+                "last observation: return the one env.reset() gave, so that the agent acts in "
+                "the new episode." if over and _same(obs, case["step_obs"][k]) else
+                " That is the obs passed in: return next_obs, so that the agent moves on."
+                if _same(obs, _obs_at(case, k)) else "")
+        fail(ex, f"{at} play_step returned obs {_shown(obs)}, expected "
+                 f"{fmt(_obs_at(case, k + 1))}.{hint}")
+    if not _same(reward, script[k][0]):
+        fail(ex, f"{at} play_step returned reward {_shown(reward)}, expected {script[k][0]}, the "
+                 "one env.step returned (return (obs, reward, episode_over)).")
+    if not (isinstance(episode_over, float) and (episode_over != 0) == over):
+        hint = (" A time limit ends the episode too: episode_over = terminated or truncated."
+                if script[k][2] and not script[k][1] else "")
+        fail(ex, f"{at} play_step returned episode_over = {_shown(episode_over, flag=True)}, "
+                 f"expected {over}.{hint}")
+
+
+def _judge_play_step(ex: str, case: dict, calls) -> None:
+    """Name the first mistake play_step made over the case's script (visible and hidden)."""
+    if not (isinstance(calls, list) and len(calls) == len(case["script"])):
+        fail(ex, "play_step's results are incomplete.")
+    stored, resets = zip(*(_judge_stored(ex, case, k, c["events"]) for k, c in enumerate(calls)))
+    _judge_flags(ex, case["script"], list(stored), list(resets))
+    for k, record in enumerate(calls):
+        _judge_returned(ex, case, k, record["returned"])
+
+
+@register("2.8")
+def check_play_step(play_step) -> None:
+    ex = "2.8"
+    case = _play_case(seed=8, obs_dim=3, n_actions=2, pattern="ntnubnu")
+    _judge_play_step(ex, case, _play_script(ex, play_step, case))
+    passed(ex, "stores terminated (not truncated); a new episode after terminated or truncated")
+
+
+@scenario("2.8")
+class PlayStepScenario(Scenario):
+    """Other scripts: a truncation at the very first step, one-step episodes in a row, long
+    episodes, both flags at once; other observation sizes, action counts and rewards."""
+
+    def cases(self, ref):
+        return [_play_case(seed, obs_dim, n_actions, pattern) for seed, obs_dim, n_actions, pattern
+                in [(2008, 4, 2, "nnunntbnt"), (2018, 1, 5, "ubtnu"),
+                    (2028, 6, 3, "nnnnnnuntb"), (2038, 2, 4, "bnut")]]
+
+    def run(self, case, play_step):
+        return _play_script("2.8", play_step, case)
+
+    def judge(self, case, got, expected):
+        _judge_play_step("2.8", case, got)
+        if not _same_plain(got, expected):  # what the diagnoses above did not name
+            fail("2.8", "play_step's results differ from the solution's on a scripted episode.")
+
+
+def _same_plain(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_plain(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_plain(x, y) for x, y in zip(a, b))
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return _same(a, b)
