@@ -63,7 +63,8 @@ def _top_level(source: str) -> dict[str, ast.stmt]:
 
 
 def replace(nb, source: str):
-    """Replace each function or class that ``source`` defines, where the notebook defines it."""
+    """Replace each function or class that ``source`` defines, where the notebook defines it;
+    its imports go in a first cell."""
     nb = copy.deepcopy(nb)
     source = textwrap.dedent(source).strip("\n")
     new_lines = source.splitlines()
@@ -78,6 +79,11 @@ def replace(nb, source: str):
                 break
         else:
             nb.cells.append(nbformat.v4.new_code_cell(text))
+    imports = [node for node in ast.parse(source).body
+               if isinstance(node, (ast.Import, ast.ImportFrom))]
+    if imports:  # what the new definitions import, ahead of them
+        nb.cells.insert(0, nbformat.v4.new_code_cell(
+            "\n".join(ast.get_source_segment(source, node) for node in imports)))
     return nb
 
 
