@@ -186,7 +186,8 @@ KILLED = '''
 
 ESCAPE = '''
     def run_episode(env, policy):
-        """Tries to write outside its scratch folder, then plays the episode right."""
+        """Tries to read the solutions and to write outside its scratch folder, then plays the
+        episode right."""
         escaped = []
         for path in ESCAPE_READS:
             try:
@@ -195,11 +196,10 @@ ESCAPE = '''
                 escaped.append(f"read {path}")
             except OSError:
                 pass
-        for path in ESCAPE_TARGETS:
-            try:
+        for path in ESCAPE_TARGETS:  # test_grade.py looks for these files outside the sandbox
+            try:  # (inside it, /dev/shm is a private, writable tmpfs of its own)
                 with open(path, "w") as handle:
                     handle.write("escaped")
-                escaped.append(path)
             except OSError:
                 pass
         obs, info = env.reset()

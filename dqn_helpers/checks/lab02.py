@@ -1401,7 +1401,7 @@ def _play_script(ex: str, play_step, case: dict) -> list[dict]:
     return calls
 
 
-def _same(a, b) -> bool:
+def _same_value(a, b) -> bool:
     return not isinstance(a, str) and not isinstance(b, str) and close(a, b, atol=1e-6)
 
 
@@ -1429,24 +1429,24 @@ def _judge_stored(ex: str, case: dict, k: int, events: list) -> tuple[float, int
     if kinds.count("step") != 1:
         fail(ex, f"{at} play_step called env.step {kinds.count('step')} times: call it once, "
                  "with the action given.")
-    if not _same(events[kinds.index("step")][1], case["actions"][k]):
+    if not _same_value(events[kinds.index("step")][1], case["actions"][k]):
         fail(ex, f"{at} env.step got action {fmt(events[kinds.index('step')][1])}, not the "
                  f"action passed in ({case['actions'][k]}).")
     if kinds.count("add") != 1:
         fail(ex, f"{at} play_step called memory.add {kinds.count('add')} times: store each "
                  "transition once, memory.add(obs, action, reward, next_obs, terminated).")
     _, obs, action, reward, next_obs, flag = events[kinds.index("add")]
-    if not _same(obs, _obs_at(case, k)):
+    if not _same_value(obs, _obs_at(case, k)):
         hint = (" That is next_obs: store the observation the action was taken in, obs."
-                if _same(obs, case["step_obs"][k]) else "")
+                if _same_value(obs, case["step_obs"][k]) else "")
         fail(ex, f"{at} the stored obs is {fmt(obs)}, not the obs passed in, "
                  f"{fmt(_obs_at(case, k))}.{hint}")
-    if not (_same(action, case["actions"][k]) and _same(reward, script[k][0])):
+    if not (_same_value(action, case["actions"][k]) and _same_value(reward, script[k][0])):
         fail(ex, f"{at} the stored action and reward are {fmt(action)} and {fmt(reward)}; "
                  f"expected the action passed in ({case['actions'][k]}) and the reward "
                  f"env.step returned ({script[k][0]}).")
-    if not _same(next_obs, case["step_obs"][k]):
-        if _same(next_obs, case["reset_obs"][k + 1]):
+    if not _same_value(next_obs, case["step_obs"][k]):
+        if _same_value(next_obs, case["reset_obs"][k + 1]):
             fail(ex, f"{at} the stored next_obs is the first observation of the NEXT episode, "
                      "the one env.reset() returned: you reset before storing. Store the "
                      "transition with the next_obs that env.step returned (this episode's last "
@@ -1508,17 +1508,17 @@ def _judge_returned(ex: str, case: dict, k: int, returned) -> None:
         fail(ex, f"play_step returned a {returned.get('type')}{length}; return 3 values, "
                  "(obs, reward, episode_over).")
     obs, reward, episode_over = returned
-    if not _same(obs, _obs_at(case, k + 1)):
+    if not _same_value(obs, _obs_at(case, k + 1)):
         hint = (" env.reset() returns two values, (obs, info): unpack them, next_obs, _ = "
                 "env.reset()." if isinstance(obs, str) and obs == "<tuple>" else
                 " The episode ended and you reset the env, but returned the finished episode's "
                 "last observation: return the one env.reset() gave, so that the agent acts in "
-                "the new episode." if over and _same(obs, case["step_obs"][k]) else
+                "the new episode." if over and _same_value(obs, case["step_obs"][k]) else
                 " That is the obs passed in: return next_obs, so that the agent moves on."
-                if _same(obs, _obs_at(case, k)) else "")
+                if _same_value(obs, _obs_at(case, k)) else "")
         fail(ex, f"{at} play_step returned obs {_shown(obs)}, expected "
                  f"{fmt(_obs_at(case, k + 1))}.{hint}")
-    if not _same(reward, script[k][0]):
+    if not _same_value(reward, script[k][0]):
         fail(ex, f"{at} play_step returned reward {_shown(reward)}, expected {script[k][0]}, the "
                  "one env.step returned (return (obs, reward, episode_over)).")
     if not (isinstance(episode_over, float) and (episode_over != 0) == over):
@@ -1572,4 +1572,4 @@ def _same_plain(a, b) -> bool:
         return len(a) == len(b) and all(_same_plain(x, y) for x, y in zip(a, b))
     if isinstance(a, str) or isinstance(b, str):
         return a == b
-    return _same(a, b)
+    return _same_value(a, b)
