@@ -17,7 +17,8 @@ def shell():
 
     shell = InteractiveShell.instance()
     shell.run_cell("from dqn_helpers import checks")
-    return shell
+    yield shell
+    InteractiveShell.clear_instance()  # later tests must not find a running IPython
 
 
 def shown(shell, source: str) -> str:
