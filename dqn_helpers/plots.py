@@ -1,4 +1,5 @@
-"""Plots of returns, live while training (introduced in lab 01)."""
+"""Plots of returns, live while training (introduced in lab 01), and of tabular Q-learning:
+Q against Q* (lab 00) and a gridworld policy (lab 01)."""
 
 from __future__ import annotations
 
@@ -138,4 +139,97 @@ def plot_discount_weights(gamma: float, horizon: int = 50, ax=None):
            title=rf"$\gamma$ = {gamma:.2f}: effective horizon 1/(1-$\gamma$) = "
                  rf"{1 / (1 - gamma) if gamma < 1 else float('inf'):.1f} steps, "
                  f"half-weight after {half:.1f} steps")
+    return ax
+
+
+def plot_q_convergence(history, q_star, tol: float | None = None,
+                       states: Sequence[str] | None = None, actions: Sequence[str] | None = None):
+    """A learnt Q table against the exact Q* over the episodes (lab 00): two panels.
+
+    ``history`` has shape (episodes, n_states, n_actions), the table after each episode, and
+    ``q_star`` shape (n_states, n_actions). ``states`` names the rows to draw (the first
+    ``len(states)``; all by default), ``actions`` the columns. Left: the largest error
+    max |Q - Q*| per episode, on a log scale, with the line ``tol``. Right: each Q[s, a] (solid)
+    beside its Q*(s, a) (dashed, same colour). Returns the two axes.
+
+    >>> history = np.array([np.full((2, 2), 1.0 - 0.5 ** k) for k in range(10)])
+    >>> left, right = plot_q_convergence(history, np.ones((2, 2)), tol=0.05)
+    >>> left.get_ylabel(), len(right.lines)  # a curve and a dashed line per Q[s, a]
+    ('max |Q - Q*|', 8)
+    """
+    history, q_star = np.asarray(history, dtype=float), np.asarray(q_star, dtype=float)
+    states = list(states) if states is not None else [str(s) for s in range(q_star.shape[0])]
+    actions = list(actions) if actions is not None else [str(a) for a in range(q_star.shape[1])]
+    episodes = np.arange(1, len(history) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    errors = np.abs(history - q_star).max(axis=(1, 2))
+    left.semilogy(episodes, errors, color="tab:blue", lw=1)
+    if tol is not None:
+        left.axhline(tol, color="tab:green", ls="--", lw=1, label=f"tol = {tol:g}")
+        left.legend(loc="upper right")
+    left.set(xlabel="episode", ylabel="max |Q - Q*|", title="Largest error over all (s, a)")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (s, a) in enumerate((s, a) for s in range(len(states)) for a in range(len(actions))):
+        color = colors[k % len(colors)]
+        right.plot(episodes, history[:, s, a], color=color, lw=1.5,
+                   label=f"Q({states[s]}, {actions[a]})")
+        right.axhline(q_star[s, a], color=color, ls="--", lw=1)
+    right.set_xscale("log")
+    right.set(xlabel="episode (log scale)", ylabel="Q", title="Each Q[s, a] (dashed: Q*)")
+    right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    fig.tight_layout()
+    return left, right
+
+
+def plot_grid_policy(actions, shape: tuple[int, int], marks: dict | None = None,
+                     path: Sequence[int] | None = None, start: int | None = None,
+                     directions: Sequence[tuple[int, int]] = ((0, 1), (1, 0), (0, -1), (-1, 0)),
+                     ax=None, title: str = "Greedy policy"):
+    """A gridworld policy as one arrow per cell (lab 01), for CliffWalking or FrozenLake.
+
+    ``actions`` holds one action per state, states numbered row by row from the top left
+    (``state = row * n_cols + col``, as gymnasium's toy-text grids number them); ``shape`` is
+    (n_rows, n_cols). ``directions`` is each action's arrow (dx, dy): CliffWalking's up,
+    right, down, left by default (FrozenLake's left, down, right, up is
+    ``((-1, 0), (0, -1), (1, 0), (0, 1))``). ``marks`` maps a state to a (label, colour) drawn
+    instead of its arrow (the cliff, the goal); ``path`` lists states to shade (an episode's);
+    ``start`` is labelled S, beside its arrow.
+
+    >>> ax = plot_grid_policy(np.ones(48, dtype=int), (4, 12), marks={47: ("G", "tab:green")},
+    ...                       path=[36, 24], start=36)
+    >>> [text.get_text() for text in ax.texts], ax.get_title()
+    (['G', 'S'], 'Greedy policy')
+    """
+    n_rows, n_cols = shape
+    marks, on_path = dict(marks or {}), set(path or [])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.6 * n_cols + 1, 0.6 * n_rows + 0.8))
+    x, y, u, v = [], [], [], []
+    for state in range(n_rows * n_cols):
+        row, col = divmod(state, n_cols)
+        top = n_rows - 1 - row  # row 0 is drawn at the top
+        if state in marks:
+            label, color = marks[state]
+            ax.add_patch(plt.Rectangle((col - 0.5, top - 0.5), 1, 1, color=color, alpha=0.8))
+            ax.text(col, top, label, ha="center", va="center", color="white", fontsize=9,
+                    fontweight="bold")
+            continue
+        if state in on_path:
+            ax.add_patch(plt.Rectangle((col - 0.5, top - 0.5), 1, 1, color="tab:orange",
+                                       alpha=0.3))
+        if state == start:
+            ax.text(col - 0.42, top + 0.4, "S", ha="left", va="top", fontsize=8,
+                    fontweight="bold", color="tab:blue")
+        dx, dy = directions[int(actions[state])]
+        x.append(col - 0.3 * dx)
+        y.append(top - 0.3 * dy)
+        u.append(dx)
+        v.append(dy)
+    ax.quiver(x, y, u, v, angles="xy", scale_units="xy", scale=1 / 0.6, width=0.006,
+              color="k")
+    ax.set_xticks(np.arange(-0.5, n_cols), minor=True)
+    ax.set_yticks(np.arange(-0.5, n_rows), minor=True)
+    ax.grid(which="minor", color="lightgray", lw=0.8)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.set(xlim=(-0.5, n_cols - 0.5), ylim=(-0.5, n_rows - 0.5), aspect="equal", title=title)
     return ax

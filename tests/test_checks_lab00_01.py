@@ -177,6 +177,143 @@ MISTAKES = [
     ("00", "0.4", "argmax without axis", """
         def greedy_policy(Q):
             return np.argmax(Q)""", "np.argmax(Q) without axis="),
+    # 0.5, the Q-learning update. The max over the state the transition started from, not
+    # the next one (In-Network-Machine-Learning/QCMP#4: max_future_q read from the old state).
+    ("00", "0.5", "max over Q[state]", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_error
+            return float(td_error)""", "The max is over the wrong state"),
+    # No terminal mask: huggingface/deep-rl-class's unit 2 FrozenLake update, reward + gamma *
+    # np.max(Qtable[new_state]), and most FrozenLake tutorials (`target = reward + gamma *
+    # np.max(Q[state2, :])`) bootstrap after the episode ended.
+    ("00", "0.5", "no terminal mask", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_error
+            return float(td_error)""", "Multiply the max by (1 - terminated)"),
+    # The weighted-average form (1 - alpha) * Q[s, a] + alpha * td_target with its first term
+    # dropped: the learning rate applied to the target instead of the error.
+    ("00", "0.5", "learning rate on the target", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] = alpha * td_target
+            return float(td_error)""", "Q[state, action] = alpha * td_target forgets"),
+    # The update written as in some tutorial comments, Q(s,a) <- Q(s,a) + alpha * (r + gamma *
+    # max_a' Q(s',a')): "- Q(s, a)" forgotten, the learning rate scales the whole target.
+    ("00", "0.5", "learning rate on the target, added", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_target
+            return float(td_error)""", "not alpha * td_target"),
+    # TheoLvs/reinforcement-learning#3: np.max(self.Q[s_next, a]), the next state's value of
+    # the action just taken (a max over one number).
+    ("00", "0.5", "Q[next_state, action] instead of the max", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state, action])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_error
+            return float(td_error)""", "Q[next_state, action], the action just taken"),
+    ("00", "0.5", "no gamma", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + (1 - terminated) * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_error
+            return float(td_error)""", "The future term needs gamma"),
+    # The deterministic Bellman assignment Q(s, a) = r + gamma * max Q(s', a') (Arthur Juliani's
+    # "Q-learning with tables" write-up): no learning rate at all.
+    ("00", "0.5", "Q set to the target", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] = td_target
+            return float(td_error)""", "was set to the target itself"),
+    # Tutorials' learn() updates the table and returns nothing.
+    ("00", "0.5", "returns nothing", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            Q[state, action] += alpha * (td_target - Q[state, action])""", "returned nothing"),
+    # Lab 02's td_target returns the target; here the exercise wants the error.
+    ("00", "0.5", "returns the target", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            Q[state, action] += alpha * (td_target - Q[state, action])
+            return td_target""", "That is the TD target"),
+    # The error read back after the update: td_target - Q[state, action] on the new value.
+    ("00", "0.5", "TD error after the update", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            Q[state, action] += alpha * (td_target - Q[state, action])
+            return float(td_target - Q[state, action])""", "compute the TD error before"),
+    # A copy updated, as in functional code (Q = Q.copy()): the caller's table never learns.
+    ("00", "0.5", "a copy updated", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            Q = Q.copy()
+            td_target = reward + gamma * (1 - terminated) * np.max(Q[next_state])
+            td_error = td_target - Q[state, action]
+            Q[state, action] += alpha * td_error
+            return float(td_error)""", "left Q unchanged: update the table in place"),
+    # 0.6, epsilon-greedy. Exploring with probability 1 - epsilon
+    # (MorvanZhou/Reinforcement-learning-with-tensorflow#151: "Inverted the meaning of
+    # epsilon in the Q-Learning algorithm").
+    ("00", "0.6", "exploration inverted", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() > epsilon:
+                return int(rng.integers(Q.shape[1]))
+            return int(np.argmax(Q[state]))""", "not the other way round"),
+    # np.argmax without the row: an index into the flattened table (NumPy docs: "By default,
+    # the index is into the flattened array").
+    ("00", "0.6", "argmax over the whole table", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(Q.shape[1]))
+            return int(np.argmax(Q))""", "np.argmax(Q) without [state]"),
+    # The table read as Q[action, state]: a column instead of the state's row.
+    ("00", "0.6", "argmax over the wrong axis", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(Q.shape[1]))
+            return int(np.argmax(Q[:, state]))""", "the argmax over states, of the column"),
+    # The global generators, as in Holberton's q_learning project ("sample p with
+    # numpy.random.uniform ... pick the next action with numpy.random.randint") and
+    # simoninithomas/Deep_reinforcement_learning_Course's FrozenLake notebook.
+    ("00", "0.6", "np.random instead of rng", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if np.random.uniform() < epsilon:
+                return int(np.random.randint(Q.shape[1]))
+            return int(np.argmax(Q[state]))""", "not from np.random or random"),
+    # The random action drawn from the other actions only.
+    ("00", "0.6", "random action never the greedy one", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            greedy = int(np.argmax(Q[state]))
+            if rng.random() < epsilon:
+                others = [a for a in range(Q.shape[1]) if a != greedy]
+                return int(rng.choice(others))
+            return greedy""", "the greedy one included"),
+    # rng.integers(n_actions - 1), the upper bound taken as included (randint-style).
+    ("00", "0.6", "last action never drawn", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(Q.shape[1] - 1))
+            return int(np.argmax(Q[state]))""", "already stops at n_actions - 1"),
+    # Random tie-breaking, as ShangtongZhang/reinforcement-learning-an-introduction#51
+    # recommends; this course's convention (greedy_policy, select_action) is np.argmax's.
+    ("00", "0.6", "random tie-breaking", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(Q.shape[1]))
+            return int(rng.choice(np.flatnonzero(Q[state] == Q[state].max())))""",
+     "ties go to the lowest action"),
+    # np.max instead of np.argmax: the value, not the action.
+    ("00", "0.6", "the greedy value instead of the action", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            if rng.random() < epsilon:
+                return int(rng.integers(Q.shape[1]))
+            return np.max(Q[state])""", "np.max gives the value, not the action"),
     ("01", "1.1", "ignores truncated", """
         def run_episode(env, policy):
             obs, info = env.reset()
@@ -350,6 +487,160 @@ MISTAKES = [
             policy = make_random_policy(env.action_space)
             return np.array([run_episode(env, policy)[1] for _ in range(episodes)])""",
      "returned the episode lengths"),
+    # 1.4, a Q-learning episode. `done = terminated or truncated` passed to the update: the
+    # time-limit bootstrap bug of openai/baselines#436 and jsboige/CoursIA#7821 (the mask
+    # (1 - done) zeroes the future at a truncation too).
+    ("01", "1.4", "terminated or truncated passed to the update", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+                q_learning_update(Q, obs, action, reward, next_obs, done, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+            return episode_return, episode_length""",
+     "pass terminated, not terminated or truncated"),
+    # No reset: the loop starts stepping (a cell run again after an episode ended).
+    ("01", "1.4", "no reset", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, episode_return, episode_length, done = 0, 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "before env.reset()"),
+    # The reset moved inside the loop, with the rest of the step.
+    ("01", "1.4", "reset every step", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                obs, info = env.reset()
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "called again and again"),
+    # obs never advanced (pr-shukla/maddpg-keras#14, "update previous state to new state"):
+    # every step chooses and learns in the first state.
+    ("01", "1.4", "obs not advanced", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "set obs = next_obs"),
+    # obs overwritten by env.step before the update (obs, reward, ... = env.step(action)):
+    # the update learns from the new state towards itself.
+    ("01", "1.4", "update from the new observation", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, obs, terminated, alpha, gamma)
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "call the update before obs = next_obs"),
+    # Holberton's q_learning train() returns Q and the rewards; the table is updated in place.
+    ("01", "1.4", "returns Q", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            done = False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                done = terminated or truncated
+            return Q""", "Q is updated in place"),
+    ("01", "1.4", "(length, return) swapped", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_length, episode_return""", "the pair is (episode_return"),
+    # Stopping only at terminated (the CliffWalking docs' "The episode terminates when the
+    # player enters state [47]"): a truncated episode is stepped past its end.
+    ("01", "1.4", "stops only at terminated", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, terminated = 0.0, 0, False
+            while not terminated:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+            return episode_return, episode_length""", "stop the loop when terminated or truncated"),
+    # The arguments in another order than the signature's: (..., gamma, alpha).
+    ("01", "1.4", "alpha and gamma swapped", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, gamma, alpha)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "alpha and gamma swapped"),
+    # Exploration bypassed: random actions from the env's space (LxMLS/lxmls-toolkit#173,
+    # "Action was selected randomly instead of using policy derived from current Q values").
+    ("01", "1.4", "actions from action_space.sample()", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = env.action_space.sample()
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "epsilon_greedy was never called"),
+    # A fresh generator per episode: every episode explores alike.
+    ("01", "1.4", "a new rng instead of rng", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            rng_here = np.random.default_rng(0)
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = epsilon_greedy(Q, obs, epsilon, rng_here)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "pass the rng argument"),
 ]
 
 
@@ -408,3 +699,71 @@ def test_a_converged_iteration_with_another_method_passes():
     for exercise in ("0.2", "0.3"):
         run_check(exercise, ns)
         assert hidden_verdict("00", exercise, ns).passed
+
+
+# A mistake in 0.5 or 0.6 costs only that exercise: the Q-learning episode's check and
+# scenario use their own recording stand-ins for lab 01's copies of them.
+EARLIER_14 = {
+    "q_learning_update": """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            return 0.0""",
+    "epsilon_greedy": """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            return 0""",
+    "both stubs": """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            raise NotImplementedError("Exercise 0.5: write the update")
+
+        def epsilon_greedy(Q, state, epsilon, rng):
+            raise NotImplementedError("Exercise 0.6: write epsilon-greedy")""",
+}
+
+
+@pytest.mark.parametrize("name", list(EARLIER_14))
+def test_the_q_learning_episode_does_not_call_the_students_earlier_code(name):
+    ns = dict(namespace(solution("01")))
+    exec(textwrap.dedent(EARLIER_14[name]), ns)
+    run_check("1.4", ns)
+    verdict = hidden_verdict("01", "1.4", ns)
+    assert verdict.passed, verdict
+
+
+# Right answers written otherwise: the checks must not fail them.
+RIGHT = [
+    ("00", "0.5", """
+        def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):
+            td_target = reward + (0.0 if terminated else gamma * Q[next_state].max())
+            old = Q[state, action]
+            Q[state, action] = (1 - alpha) * old + alpha * td_target  # the weighted-average form
+            return td_target - old"""),
+    ("00", "0.6", """
+        def epsilon_greedy(Q, state, epsilon, rng):
+            random_action = rng.choice(Q.shape[1])  # drawn first, used or not: another order
+            if rng.random() >= epsilon:
+                return Q[state].argmax()  # a NumPy integer
+            return random_action"""),
+    ("01", "1.4", """
+        from itertools import count
+
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, _ = env.reset()
+            rewards = []
+            for t in count(1):
+                action = epsilon_greedy(Q, obs, epsilon, rng)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                q_learning_update(Q, state=obs, action=action, reward=reward, next_state=next_obs,
+                                  terminated=terminated, alpha=alpha, gamma=gamma)
+                rewards.append(reward)
+                if terminated or truncated:
+                    return sum(rewards), t
+                obs = next_obs"""),
+]
+
+
+@pytest.mark.parametrize("lab, exercise, source", RIGHT, ids=[r[1] for r in RIGHT])
+def test_a_right_answer_written_otherwise_passes(lab, exercise, source):
+    ns = dict(namespace(solution(lab)))
+    exec(textwrap.dedent(source), ns)
+    run_check(exercise, ns)
+    verdict = hidden_verdict(lab, exercise, ns)
+    assert verdict.passed, verdict

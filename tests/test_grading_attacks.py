@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dqn_helpers import checks
+
 from .attacks import ATTACKS
 from .submissions import insert_code, replace, solution, student
 from .test_grade import run_grader
@@ -23,7 +25,9 @@ pytestmark = pytest.mark.skipif(
     not (sys.platform.startswith("linux") and os.geteuid() == 0),
     reason="the grader's sandbox needs root on Linux")
 
-EXERCISES = ["0.1", "0.2", "0.3", "0.4"]
+# lab 00's exercises, from the registry: an exercise added to the lab is covered too
+EXERCISES = sorted((e for e in checks.REGISTRY if e.split(".")[0] == "0"),
+                   key=lambda e: [int(n) for n in e.split(".")])
 
 
 def attack_notebook(source: str):

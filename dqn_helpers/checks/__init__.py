@@ -37,12 +37,15 @@ from dqn_helpers.checks._core import (
 )
 from dqn_helpers.checks.lab00 import (
     check_discounted_return,
+    check_epsilon_greedy,
     check_greedy_policy,
     check_policy_evaluation,
+    check_q_learning_update,
     check_value_iteration,
 )
 from dqn_helpers.checks.lab01 import (
     check_make_random_policy,
+    check_q_learning_episode,
     check_random_baseline,
     check_run_episode,
 )
@@ -83,8 +86,9 @@ __all__ = [
     "REGISTRY", "SCENARIOS", "CheckError", "NotImplementedYet", "Scenario", "names_for",
     "public", "scenario", "standins",
     "check_discounted_return", "check_policy_evaluation", "check_value_iteration",
-    "check_greedy_policy",
+    "check_greedy_policy", "check_q_learning_update", "check_epsilon_greedy",
     "check_run_episode", "check_make_random_policy", "check_random_baseline",
+    "check_q_learning_episode",
     "check_q_network", "check_replay_memory", "check_epsilon_at", "check_select_action",
     "check_td_target", "check_learn_step", "check_soft_update", "check_play_step",
     "check_huber", "check_learn_step_clipped", "check_hard_update",

@@ -1,4 +1,5 @@
-"""Checks for lab 00: returns, the Bellman equations and value iteration on a tiny MDP.
+"""Checks for lab 00: returns, the Bellman equations, value iteration and tabular Q-learning on
+a tiny MDP.
 
 Each exercise has a ``_run_*`` function that calls the student's code and returns raw, plain
 results, and a ``_problem_*`` function that compares them with the right ones and names the
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from dqn_helpers.checks._core import (
+    CheckError,
+    NotImplementedYet,
     Scenario,
     call,
     close,
@@ -575,3 +578,448 @@ class GreedyPolicyScenario(Scenario):
         problem = _problem_greedy_policy(got, case["Q"], raw_values(expected))
         if problem:
             fail("0.4", problem)
+
+
+
+# ------------------------------------------------------------- 0.5 the Q-learning update
+def _reference_q_learning_update(Q, state, action, reward, next_state, terminated, alpha,
+                                 gamma) -> float:
+    """The lab's update (exercise 0.5), for the checks of the exercises that build on it."""
+    td_error = reward + gamma * (1 - terminated) * np.max(Q[next_state]) - Q[state, action]
+    Q[state, action] += alpha * td_error
+    return float(td_error)
+
+
+def _update_shown(transition, alpha, gamma) -> str:
+    state, action, reward, next_state, terminated = transition
+    return (f"q_learning_update(Q, state={state}, action={action}, reward={reward}, "
+            f"next_state={next_state}, terminated={bool(terminated)}, alpha={alpha}, "
+            f"gamma={gamma})")
+
+
+def _run_q_learning_update(q_learning_update, Q, transitions, alpha, gamma) -> dict:
+    """Apply the student's update to one table (a copy of ``Q``), transition after transition:
+    what each call returned, and the table after it."""
+    Q = np.array(Q, dtype=float)
+    steps = []
+    for transition in transitions:
+        state, action, reward, next_state, terminated = transition
+        returned = call("0.5", q_learning_update, Q, int(state), int(action), float(reward),
+                        int(next_state), bool(terminated), alpha, gamma,
+                        shown=_update_shown(transition, alpha, gamma))
+        steps.append({"returned": raw_number(returned), "Q": raw_array(Q)})
+    return {"type": "updates", "steps": steps}
+
+
+def _target_variants(Q, transition, gamma) -> dict[str, float]:
+    """The usual wrong TD targets, most specific first (the right one is not among them)."""
+    state, action, reward, next_state, terminated = transition
+    future = np.max(Q[next_state])
+    done = float(bool(terminated))
+    return {
+        " After a terminal transition there is no future: the target is the reward alone. "
+        "Multiply the max by (1 - terminated).": reward + gamma * future,
+        " The terminal mask is inverted: (1 - terminated) keeps the future while the episode "
+        "goes on and drops it at a terminal transition.": reward + gamma * done * future,
+        " The max is over the wrong state: the target looks one step ahead, "
+        "max(Q[next_state]), not max(Q[state]).":
+            reward + gamma * (1 - done) * np.max(Q[state]),
+        " That max is over the whole table: take it over the next state's actions, "
+        "np.max(Q[next_state]).": reward + gamma * (1 - done) * np.max(Q),
+        " The target uses Q[next_state, action], the action just taken: Q-learning takes the "
+        "best next action, max(Q[next_state]).": reward + gamma * (1 - done) * Q[next_state, action],
+        " The future term needs gamma: td_target = reward + gamma * (1 - terminated) * "
+        "max(Q[next_state]).": reward + (1 - done) * future,
+    }
+
+
+def _entry_problem(Q_before, Q_after, transition, alpha, gamma) -> str:
+    """Why the new Q[state, action] is wrong (the other entries are right)."""
+    state, action = transition[0], transition[1]
+    old, new = Q_before[state, action], Q_after[state, action]
+    reward, terminated = transition[2], transition[4]
+    y = reward + gamma * (1 - float(bool(terminated))) * np.max(Q_before[transition[3]])
+    want = old + alpha * (y - old)
+    forms = {  # the update written wrongly, with the right target
+        " The learning rate scales the TD error, not the target: Q[state, action] += alpha * "
+        "(td_target - Q[state, action]). (Q[state, action] = alpha * td_target forgets the old "
+        "value.)": alpha * y,
+        " The learning rate scales the TD error, not the target: Q[state, action] += alpha * "
+        "(td_target - Q[state, action]), not alpha * td_target.": old + alpha * y,
+        " Q[state, action] was set to the target itself: move it only a step alpha towards it, "
+        "Q[state, action] += alpha * (td_target - Q[state, action]).": y,
+        " The step goes away from the target: the TD error is td_target - Q[state, action], "
+        "not the other way round.": old - alpha * (y - old),
+    }
+    hint = next((h for h, v in forms.items() if close(new, v) and not close(v, want)), "")
+    if not hint:
+        hint = next((h for h, target in _target_variants(Q_before, transition, gamma).items()
+                     if close(new, old + alpha * (target - old))
+                     and not close(target, y)), "")
+    return (f"set Q[{state}, {action}] to {fmt(float(new))}, expected {fmt(float(want))} = "
+            f"Q[s, a] + alpha * (td_target - Q[s, a]) with td_target = reward + gamma * "
+            f"(1 - terminated) * max(Q[next_state]) = {fmt(float(y))}.{hint}")
+
+
+def _table_problem(Q_before, Q_after, transition, want) -> str | None:
+    """What is wrong with the entries of Q other than Q[state, action], or None."""
+    state, action, next_state = transition[0], transition[1], transition[3]
+    changed = ~np.isclose(Q_after, Q_before, rtol=1e-9, atol=1e-12)
+    if not changed.any() and not close(want, Q_before, atol=1e-9, rtol=1e-9):
+        return ("left Q unchanged: update the table in place, Q[state, action] += ... "
+                "(Q = Q.copy() or Q = Q + ... makes a new array, and the caller's table stays "
+                "as it was).")
+    others = changed.copy()
+    others[state, action] = False
+    if not others.any():
+        return None
+    where = [tuple(int(i) for i in ix) for ix in np.argwhere(others)]
+    hint = ""
+    if changed[state].all() and Q_after.shape[1] > 1:
+        hint = (" It changed every action of the state (Q[state] += ...): only the action "
+                "taken moves.")
+    elif where == [(next_state, action)]:
+        hint = (" That is Q[next_state, action]: update the entry of the state the transition "
+                "started from, Q[state, action].")
+    return (f"changed Q at {', '.join(str(list(w)) for w in where[:6])}: only "
+            f"Q[state, action] = Q[{state}, {action}] may change.{hint}")
+
+
+def _return_problem(returned, Q_before, Q_after, transition, alpha, gamma) -> str | None:
+    """What is wrong with what the update returned (the table is right), or None."""
+    state, action = transition[0], transition[1]
+    old = Q_before[state, action]
+    y = transition[2] + gamma * (1 - float(bool(transition[4]))) * np.max(Q_before[transition[3]])
+    td_error = y - old
+    ask = ("return the TD error, td_target - Q[state, action] (the value before the update), "
+           "as a float")
+    if _kind(returned) in ("list", "array"):
+        hint = (" That is the table: Q is updated in place, so return only the TD error."
+                if "values" in returned and np.size(returned["values"]) == Q_after.size
+                and close(np.ravel(returned["values"]), Q_after.ravel()) else "")
+        return f"returned several numbers: {ask}.{hint}"
+    if _kind(returned) != "number":
+        kind = _kind(returned) or type(returned).__name__
+        return f"returned {'nothing' if kind == 'NoneType' else 'a ' + kind}: {ask}."
+    value = returned["value"]
+    if close(value, td_error):
+        return None
+    hint = next((h for h, v in {
+        " That is the TD target: return the TD error, td_target - Q[state, action].": y,
+        " That is the error after the update (td_target - the new Q[state, action]): compute "
+        "the TD error before changing Q.": y - Q_after[state, action],
+        " That is the new Q[state, action]: return the TD error.": Q_after[state, action],
+        " That is the change alpha * td_error: return td_error itself.": alpha * td_error,
+        " The sign is flipped: the TD error is td_target - Q[state, action].": -td_error,
+    }.items() if close(value, v) and not close(v, td_error)), "")
+    return f"returned {fmt(value)}, expected the TD error {fmt(float(td_error))}.{hint}"
+
+
+def _problem_q_learning_update(got, Q0, transitions, alpha, gamma,
+                               expected: list[np.ndarray]) -> str | None:
+    """``expected``: the right table after each transition."""
+    if _kind(got) != "updates" or not isinstance(got.get("steps"), list) \
+            or len(got["steps"]) != len(transitions) \
+            or not all(_kind(step.get("Q") if isinstance(step, dict) else None) == "array"
+                       for step in got["steps"]):
+        return "the results have an unexpected form."
+    Q_before = np.asarray(Q0, dtype=float)
+    for k, (transition, step, want) in enumerate(zip(transitions, got["steps"], expected)):
+        shown = _update_shown(transition, alpha, gamma)
+        if k:
+            shown += f" (update {k + 1} of {len(transitions)} on one table)"
+        shown += f", with Q =\n{fmt(Q_before)}\n"
+        Q_after = raw_values(step["Q"]).astype(float)
+        if Q_after.shape != Q_before.shape:
+            return f"{shown}changed the table's shape to {Q_after.shape}."
+        problem = _table_problem(Q_before, Q_after, transition, want)
+        if problem is None and not close(Q_after, want, atol=1e-9, rtol=1e-9):
+            problem = _entry_problem(Q_before, Q_after, transition, alpha, gamma)
+        problem = problem or _return_problem(step.get("returned"), Q_before, Q_after,
+                                             transition, alpha, gamma)
+        if problem:
+            return shown + problem
+        Q_before = np.asarray(want, dtype=float)
+    return None
+
+
+def _expected_updates(Q0, transitions, alpha, gamma) -> list[np.ndarray]:
+    Q, out = np.array(Q0, dtype=float), []
+    for transition in transitions:
+        _reference_q_learning_update(Q, *transition, alpha, gamma)
+        out.append(Q.copy())
+    return out
+
+
+# pinned by tests/submissions.py's hard-coded answer (if it ever grows one); the hidden
+# scenario tries other tables, fewer states than actions, and other alpha and gamma
+_UPDATE_SHOWN = [
+    (np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5], [3.0, 1.0, 0.2], [-2.0, 4.0, 1.0]]),
+     [(0, 1, 1.0, 2, False), (1, 0, 2.0, 3, True), (2, 2, -1.0, 0, False),
+      (3, 1, 0.5, 3, False)], 0.5, 0.9),
+    (np.array([[1.0, -0.5, 0.25, 2.0, 0.0], [-1.0, 3.0, 0.5, 1.5, -2.0]]),
+     [(1, 4, 0.0, 0, True), (0, 2, -1.0, 1, False), (1, 1, 2.0, 0, False)], 0.1, 0.99),
+]
+
+
+@register("0.5")
+def check_q_learning_update(q_learning_update) -> None:
+    ex = "0.5"
+    for Q, transitions, alpha, gamma in _UPDATE_SHOWN:
+        got = _run_q_learning_update(q_learning_update, Q, transitions, alpha, gamma)
+        problem = _problem_q_learning_update(got, Q, transitions, alpha, gamma,
+                                             _expected_updates(Q, transitions, alpha, gamma))
+        if problem:
+            fail(ex, problem)
+    passed(ex, "Q[s, a] += alpha * (r + gamma * (1 - terminated) * max Q[s'] - Q[s, a])")
+
+
+@scenario("0.5")
+class QLearningUpdateScenario(Scenario):
+    """Other tables (more states than actions, fewer, as many, one state), runs of updates
+    on one table with terminal transitions from states whose row is not zero, self-loops,
+    alpha from 0.05 to 1 and gamma from 0 to 1."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1005)
+        out = []
+        for shape, alpha, gamma in [((6, 3), 0.3, 0.9), ((2, 5), 0.5, 0.99),
+                                    ((4, 4), 0.05, 0.5), ((5, 2), 1.0, 0.8),
+                                    ((3, 2), 0.7, 0.0), ((1, 3), 0.2, 1.0)]:
+            states, actions = shape
+            Q = rng.normal(0, 2, size=shape).round(2)
+            transitions = []
+            for k in range(6):
+                state, next_state = int(rng.integers(states)), int(rng.integers(states))
+                if k == 0 and states > 1:  # a step to another state, not terminal
+                    next_state = (state + 1 + int(rng.integers(states - 1))) % states
+                transitions.append((state, int(rng.integers(actions)),
+                                    round(float(rng.normal(0, 3)), 2), next_state,
+                                    k in (1, 4)))
+            out.append({"Q": Q, "transitions": transitions, "alpha": alpha, "gamma": gamma})
+        return out
+
+    def run(self, case, q_learning_update):
+        return _run_q_learning_update(q_learning_update, case["Q"], case["transitions"],
+                                      case["alpha"], case["gamma"])
+
+    def judge(self, case, got, expected):
+        if _kind(expected) != "updates":
+            raise ValueError("the solution's results have an unexpected form")
+        problem = _problem_q_learning_update(
+            got, case["Q"], case["transitions"], case["alpha"], case["gamma"],
+            [raw_values(step["Q"]).astype(float) for step in expected["steps"]])
+        if problem:
+            fail("0.5", problem)
+
+
+
+# ------------------------------------------------------------- 0.6 epsilon-greedy
+def _reference_epsilon_greedy(Q, state, epsilon, rng) -> int:
+    """The lab's epsilon-greedy (exercise 0.6), for the checks of the exercises after it."""
+    if rng.random() < epsilon:
+        return int(rng.integers(Q.shape[1]))
+    return int(np.argmax(Q[state]))
+
+
+def _action(value: Any) -> int | str:
+    """An action as an int, or the name of its type when it is not one."""
+    if isinstance(value, (bool, np.bool_)):
+        return type(value).__name__
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        return int(value)
+    return type(value).__name__
+
+
+def _run_epsilon_greedy(epsilon_greedy, Q, states, epsilon, seeds, catch: bool = False) -> dict:
+    """The student's action in each of ``states`` (one call each), once per seed in ``seeds``,
+    each time with a fresh ``np.random.default_rng(seed)``. ``catch``: report a crash as data
+    (the hidden scenario) instead of raising it (the notebook's check, which shows the
+    student's own lines)."""
+    Q = np.array(Q, dtype=float)
+    before = Q.copy()
+    runs = []
+    for seed in seeds:
+        rng, actions = np.random.default_rng(seed), []
+        for state in states:
+            shown = f"epsilon_greedy(Q, state={state}, epsilon={epsilon}, rng)"
+            try:
+                value = call("0.6", epsilon_greedy, Q, int(state), epsilon, rng, shown=shown)
+            except NotImplementedYet:
+                raise
+            except CheckError as error:
+                if not catch:
+                    raise
+                return {"type": "crash", "message": str(error).removeprefix("Exercise 0.6: ")[:300]}
+            action = _action(value)
+            if isinstance(action, str):
+                return {"type": "not an action", "kind": action, "value": raw_array(value),
+                        "state": int(state)}
+            actions.append(action)
+        runs.append(actions)
+    return {"type": "actions", "runs": runs, "changed": bool(not np.array_equal(Q, before))}
+
+
+def _greedy_problem(Q, states, actions) -> str:
+    """With epsilon = 0 the actions are not all the greedy ones: say why (the message goes on
+    from "with epsilon = 0 ...")."""
+    n_states, n_actions = Q.shape
+    greedy = np.array([np.argmax(Q[s]) for s in states])
+    wrong = int(np.flatnonzero(actions != greedy)[0])
+    state = int(states[wrong])
+    variants = {
+        " np.argmax(Q) without [state] gives an index into the whole flattened table: take "
+        "the greedy action of this state's row, np.argmax(Q[state]).":
+            np.full(len(states), np.argmax(Q)),
+        " That is the argmax over states, of the column Q[:, state]: Q has one row per state "
+        "(n_states x n_actions), so take the row Q[state] and its argmax over actions.":
+            np.array([np.argmax(Q[:, s]) if s < n_actions else -1 for s in states]),
+        " That is the argmin: the greedy action has the largest Q.":
+            np.array([np.argmin(Q[s]) for s in states]),
+    }
+    hint = next((h for h, v in variants.items() if np.array_equal(actions, v)), "")
+    if not hint and all(Q[s, a] == Q[s].max() for s, a in zip(states, actions)):
+        hint = (" Those are tied best actions: ties go to the lowest action, as np.argmax "
+                "does (and greedy_policy, exercise 0.4).")
+    elif not hint and len(set(actions[states == state].tolist())) > 1:
+        hint = " Explore when rng.random() < epsilon (not the other way round)."
+    return (f"in state {state}, with Q[{state}] = {fmt(Q[state])}, the action must always be "
+            f"{int(greedy[wrong])} (the argmax), got {sorted(set(actions[states == state].tolist()))}"
+            f".{hint}")
+
+
+def _problem_epsilon_greedy(got, Q, states, epsilon, seeds) -> str | None:
+    Q, states = np.asarray(Q, dtype=float), np.asarray(states, dtype=int)
+    n_states, n_actions = Q.shape
+    shown = f"epsilon_greedy(Q, state, epsilon={epsilon}, rng) with a {n_states} x {n_actions} Q"
+    kind = _kind(got)
+    if kind == "crash":
+        message = str(got.get("message", ""))
+        hint = (" Q has one row per state: Q[state] is that state's n_actions values (Q[:, "
+                "state] is a column, and there are only n_actions columns)."
+                if "out of bounds" in message else "")
+        return f"{message}{hint}"
+    if kind == "not an action":
+        value = got.get("value", {})
+        hint = ""
+        if _kind(value) == "array" and raw_values(value).shape == (n_states,):
+            hint = (" That is every state's greedy action (np.argmax(Q, axis=1)): take the row "
+                    "Q[state] first, np.argmax(Q[state]).")
+        elif got.get("kind") in ("float", "float64", "float32"):
+            hint = " Make it an int: int(np.argmax(Q[state])) (np.max gives the value, not the action)."
+        return f"{shown} returned a {got.get('kind')}; an action is an int.{hint}"
+    if kind != "actions" or not isinstance(got.get("runs"), list) or len(got["runs"]) != len(seeds) \
+            or any(not isinstance(r, list) or len(r) != len(states) for r in got["runs"]):
+        return f"{shown}: the results have an unexpected form."
+    if got.get("changed"):
+        return f"{shown} changed Q: choosing an action only reads the table."
+    actions = np.asarray(got["runs"][0], dtype=int)
+    outside = sorted(set(actions[(actions < 0) | (actions >= n_actions)].tolist()))
+    if outside:
+        hint = (" np.argmax(Q) without [state] gives an index into the whole flattened table: "
+                "take np.argmax(Q[state])." if np.argmax(Q) in outside else
+                " Draw random actions with rng.integers(n_actions), n_actions = Q.shape[1].")
+        return f"{shown} returned actions {outside[:6]}, outside 0..{n_actions - 1}.{hint}"
+    if epsilon == 0:
+        greedy = np.array([np.argmax(Q[s]) for s in states])
+        if not np.array_equal(actions, greedy):
+            return f"{shown}: {_greedy_problem(Q, states, actions)}"
+    greedy = np.array([np.argmax(Q[s]) for s in states])
+    draws, share = len(actions), float(np.mean(actions == greedy))
+
+    def near(p):
+        return abs(share - p) <= 5 * np.sqrt(p * (1 - p) / draws) + 0.005
+
+    want = 1 - epsilon + epsilon / n_actions
+    if epsilon > 0 and not near(want):
+        hint = (" A random action is drawn from all actions, the greedy one included."
+                if near(1 - epsilon) else
+                " Explore when rng.random() < epsilon (not the other way round)."
+                if near(epsilon + (1 - epsilon) / n_actions) else
+                f" Random actions never include action {n_actions - 1}: rng.integers(n_actions) "
+                "already stops at n_actions - 1." if n_actions > 1
+                and near(1 - epsilon + epsilon / (n_actions - 1)) else "")
+        return (f"{shown}: the greedy action should come up about {1 - epsilon:g} + "
+                f"{epsilon:g}/{n_actions} = {want:.0%} of the time, got {share:.0%}.{hint}")
+    if epsilon > 0:
+        counts = np.bincount(actions[actions != greedy] if epsilon < 1 else actions,
+                             minlength=n_actions)
+        never = [a for a in range(n_actions) if counts[a] == 0
+                 and (epsilon == 1 or np.any(greedy != a))]
+        if never and draws * epsilon > 50 * n_actions:
+            hint = (" rng.integers(n_actions) already stops at n_actions - 1 (its upper "
+                    "bound is excluded)." if never == [n_actions - 1] else
+                    " Draw the random action from all n_actions = Q.shape[1] actions.")
+            return f"{shown} never explored action {never}.{hint}"
+    if got["runs"][1] != got["runs"][0]:
+        return (f"{shown}: the same seeded rng gave different actions: draw the random numbers "
+                "from the rng argument, not from np.random or random.")
+    if epsilon > 0 and got["runs"][2] == got["runs"][0]:
+        return (f"{shown}: rngs seeded {seeds[0]} and {seeds[2]} gave the same actions: draw the "
+                "random numbers from the rng argument (a generator made inside the function "
+                "ignores it).")
+    return None
+
+
+def _greedy_case(Q, epsilon, repeats, seed) -> dict:
+    """A case: every state of ``Q`` ``repeats`` times, in turn; seeds seed, seed, seed + 1."""
+    Q = np.asarray(Q, dtype=float)
+    return {"Q": Q, "states": list(range(len(Q))) * repeats, "epsilon": epsilon,
+            "seeds": [seed, seed, seed + 1]}
+
+
+# fewer states than actions first (an argmax over the wrong axis then shows, not a crash)
+_GREEDY_SHOWN = [
+    _greedy_case([[0.5, 2.0, -1.0, 2.0], [3.0, 0.0, 1.0, -2.0], [-1.0, -0.5, 0.25, 1.5]],
+                 0.0, 20, 0),
+    _greedy_case([[0.5, 2.0, -1.0, 2.0], [3.0, 0.0, 1.0, -2.0], [-1.0, -0.5, 0.25, 1.5]],
+                 1.0, 1000, 1),
+    _greedy_case([[1.0, 2.0], [4.0, -1.0], [0.0, 0.5], [-3.0, -2.0], [7.0, 6.0]], 0.3, 800, 2),
+    _greedy_case([[1.0, 2.0], [4.0, -1.0], [0.0, 0.5], [-3.0, -2.0], [7.0, 6.0]], 0.5, 60, 7),
+]
+
+
+@register("0.6")
+def check_epsilon_greedy(epsilon_greedy) -> None:
+    ex = "0.6"
+    for case in _GREEDY_SHOWN:
+        got = _run_epsilon_greedy(epsilon_greedy, case["Q"], case["states"], case["epsilon"],
+                                  case["seeds"])
+        problem = _problem_epsilon_greedy(got, case["Q"], case["states"], case["epsilon"],
+                                          case["seeds"])
+        if problem:
+            fail(ex, problem)
+    passed(ex, "argmax_a Q[state, a] with probability 1 - epsilon, uniformly random otherwise")
+
+
+@scenario("0.6")
+class EpsilonGreedyScenario(Scenario):
+    """Other tables (fewer states than actions, more, as many, one state), ties, epsilon 0,
+    0.05, 0.2, 0.5 and 1; thousands of draws from fixed seeds (a student's draws may come in
+    another order than the solution's, so the judge tests their frequencies), one seed
+    repeated and one changed."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1006)
+        out = []
+        for shape, epsilon, repeats in [((2, 5), 0.0, 15), ((6, 3), 0.0, 10), ((4, 4), 1.0, 700),
+                                        ((6, 3), 0.2, 500), ((1, 3), 0.05, 2000),
+                                        ((3, 2), 0.5, 300)]:
+            Q = rng.normal(size=shape).round(2)
+            if shape[0] > 1:
+                Q[1, :] = Q[1, 0]                   # a tie between every action
+                Q[0, -1] = Q[0, :-1].max()          # a tie with the last action
+            out.append(_greedy_case(Q, epsilon, repeats, int(rng.integers(10_000))))
+        return out
+
+    def run(self, case, epsilon_greedy):
+        return _run_epsilon_greedy(epsilon_greedy, case["Q"], case["states"], case["epsilon"],
+                                   case["seeds"], catch=True)
+
+    def judge(self, case, got, expected):
+        problem = _problem_epsilon_greedy(got, case["Q"], case["states"], case["epsilon"],
+                                          case["seeds"])
+        if problem:
+            fail("0.6", problem)

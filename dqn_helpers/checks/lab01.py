@@ -1,10 +1,13 @@
-"""Checks for lab 01: one episode, a random policy and the random baseline on CartPole.
+"""Checks for lab 01: one episode, a random policy and the random baseline on CartPole, and a
+Q-learning episode on a tabular env.
 
 As in lab 00, each exercise has a ``_run_*`` function (calls the student's code, returns raw
 plain results) and a ``_problem_*`` function (compares them with the right ones and names the
 mistake), shared by the notebook's check and the hidden scenario. The baseline (1.3) builds on
 1.1 and 1.2: its check and scenario replace ``run_episode`` and ``make_random_policy`` by this
-module's own (recording) versions, so a mistake in 1.1 or 1.2 costs only that exercise.
+module's own (recording) versions, so a mistake in 1.1 or 1.2 costs only that exercise. The
+Q-learning episode (1.4) builds on lab 00's exercises 0.5 and 0.6 the same way: recording
+stand-ins replace ``q_learning_update`` and ``epsilon_greedy``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from dqn_helpers.checks._core import (
     scenario,
     standins,
 )
-from dqn_helpers.checks.lab00 import raw_array, raw_number, raw_values
+from dqn_helpers.checks.lab00 import (
+    _reference_q_learning_update,
+    raw_array,
+    raw_number,
+    raw_values,
+)
 
 
 class ScriptedEnv(gym.Env):
@@ -623,3 +631,354 @@ class RandomBaselineScenario(Scenario):
                                     raw_values(expected["returns"]).astype(float))
         if problem:
             fail("1.3", problem)
+
+
+
+# ----------------------------------------------------------------- 1.4 a Q-learning episode
+class TabularScriptedEnv(ScriptedEnv):
+    """A tiny env with discrete observations (ints, as CliffWalking's), to test a tabular loop.
+
+    States 0 .. n_states - 1 lie on a line; every episode starts in 0. Action 1 moves right,
+    action 0 left (not below 0), any other action stays. Entering the last state terminates
+    the episode (reward +10); ``truncate_at`` steps truncate it. Every other step pays
+    ``-1 - 0.5 * state + 0.1 * action``: each (state, action) its own reward, so a reward from
+    the wrong step shows. ``log`` holds each step's (state, action, reward, next_state,
+    terminated, truncated). Its rules are ``ScriptedEnv``'s: no step before ``reset`` or after
+    the end, no endless resets or steps.
+    """
+
+    def __init__(self, n_states: int, n_actions: int, truncate_at: int | None = None):
+        super().__init__(terminate_at=None, truncate_at=truncate_at)
+        self.observation_space = gym.spaces.Discrete(n_states)
+        self.action_space = gym.spaces.Discrete(n_actions)
+        self.n_states, self.state = n_states, 0
+        self.log: list[list] = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed, options=options)
+        self.state = 0
+        return 0, {}
+
+    def step(self, action):
+        super().step(0)  # the rules, and the step count (its observation is not used)
+        state, action = self.state, int(action)
+        next_state = min(state + 1, self.n_states - 1) if action == 1 else \
+            max(state - 1, 0) if action == 0 else state
+        terminated = next_state == self.n_states - 1
+        truncated = self.truncate_at is not None and self.t >= self.truncate_at
+        reward = 10.0 if terminated else round(-1.0 - 0.5 * state + 0.1 * action, 2)
+        self.done, self.state = terminated or truncated, next_state
+        self.log.append([state, action, reward, next_state, terminated, truncated])
+        return next_state, reward, terminated, truncated, {}
+
+
+def _plain(value: Any) -> Any:
+    """A number or flag as plain data, or the name of its type."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return type(value).__name__
+
+
+class _EpisodeProbe:
+    """Stand-ins for what ``q_learning_episode`` builds on, lab 00's ``epsilon_greedy`` and
+    ``q_learning_update`` (never the student's), recording each call as plain data.
+    ``epsilon_greedy`` returns the case's scripted actions in turn, so the episode is known in
+    advance; ``q_learning_update`` is the checks' own update."""
+
+    def __init__(self, Q: np.ndarray, rng: np.random.Generator, actions: list[int]):
+        self.Q, self.rng, self.actions = Q, rng, list(actions)
+        self.choices: list[dict] = []
+        self.updates: list[dict] = []
+
+    def epsilon_greedy(self, Q, state, epsilon, rng):
+        self.choices.append({"state": _plain(state), "epsilon": _plain(epsilon),
+                             "same_Q": Q is self.Q, "same_rng": rng is self.rng})
+        return self.actions[(len(self.choices) - 1) % len(self.actions)]
+
+    def q_learning_update(self, Q, state, action, reward, next_state, terminated, alpha, gamma):
+        self.updates.append({
+            "state": _plain(state), "action": _plain(action), "reward": _plain(reward),
+            "next_state": _plain(next_state), "terminated": _plain(terminated),
+            "alpha": _plain(alpha), "gamma": _plain(gamma), "same_Q": Q is self.Q})
+        try:
+            return _reference_q_learning_update(Q, state, action, reward, next_state,
+                                                terminated, alpha, gamma)
+        except Exception:  # arguments of the wrong kind: the judge names them
+            return 0.0
+
+
+def _reference_q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+    """The lab's Q-learning episode (exercise 1.4): the right results for the checks."""
+    obs, info = env.reset()
+    episode_return, episode_length, done = 0.0, 0, False
+    while not done:
+        action = epsilon_greedy(Q, obs, epsilon, rng)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+        obs = next_obs
+        episode_return += float(reward)
+        episode_length += 1
+        done = terminated or truncated
+    return episode_return, episode_length
+
+
+def epsilon_greedy(Q, state, epsilon, rng):
+    """Replaced by a recording stand-in whenever ``_reference_q_learning_episode`` runs."""
+    raise NotImplementedError("a stand-in replaces it")
+
+
+q_learning_update = epsilon_greedy
+
+
+def _episode_shown(case: dict) -> str:
+    return (f"q_learning_episode(env, Q, alpha={case['alpha']}, gamma={case['gamma']}, "
+            f"epsilon={case['epsilon']}, rng)")
+
+
+def _run_q_learning_episode(q_learning_episode, case: dict) -> list[dict]:
+    """Call ``q_learning_episode`` ``case["calls"]`` times on one ``TabularScriptedEnv``, with
+    the stand-ins: per call, what it returned, how it used the env and the stand-ins."""
+    env = TabularScriptedEnv(case["n_states"], case["n_actions"], case["truncate_at"])
+    Q = np.zeros((case["n_states"], case["n_actions"]))
+    rng = np.random.default_rng(case["seed"])
+    out = []
+    for _ in range(case["calls"]):
+        probe, resets, logged = _EpisodeProbe(Q, rng, case["actions"]), env.resets, len(env.log)
+        args = (env, Q, case["alpha"], case["gamma"], case["epsilon"], rng)
+        try:
+            if inspect.isfunction(q_learning_episode):
+                with standins(q_learning_episode, epsilon_greedy=probe.epsilon_greedy,
+                              q_learning_update=probe.q_learning_update):
+                    result = call("1.4", q_learning_episode, *args, shown=_episode_shown(case))
+            else:
+                result = call("1.4", q_learning_episode, *args, shown=_episode_shown(case))
+        except CheckError as error:
+            if env.violation is None:
+                if "values to unpack (expected 4)" in str(error):
+                    raise CheckError(f"{error}. env.step() returns five values in gymnasium: "
+                                     "obs, reward, terminated, truncated, info.") from None
+                raise
+            out.append({"type": "violation", "violation": env.violation})
+            break
+        pair = isinstance(result, (tuple, list)) and len(result) == 2
+        out.append({"type": "pair" if pair else type(result).__name__,
+                    "return": raw_number(result[0]) if pair else None,
+                    "length": raw_number(result[1]) if pair else None,
+                    "resets": env.resets - resets, "log": env.log[logged:logged + 200],
+                    "choices": probe.choices[:200], "updates": probe.updates[:200]})
+    return out
+
+
+_EPISODE_VIOLATIONS = {
+    "before reset": "env.step() was called before env.reset(): start the episode with "
+                    "obs, info = env.reset().",
+    "after end": "env.step() was called after the episode ended: stop the loop when "
+                 "terminated or truncated is True.",
+    "resets": "env.reset() was called again and again: call it once, at the start of the "
+              "episode, not inside the loop.",
+    "runaway": "the episode never ended: reset once, then step until terminated or truncated.",
+}
+
+
+def _choices_problem(choices: list, log: list, case: dict) -> str | None:
+    """How the episode used epsilon_greedy, or None when right."""
+    n = len(log)
+    if not choices:
+        return ("epsilon_greedy was never called: choose each action with epsilon_greedy(Q, "
+                "obs, epsilon, rng) (exercise 0.6).")
+    if len(choices) != n:
+        return (f"epsilon_greedy was called {len(choices)} times in an episode of {n} steps: "
+                "call it once per step, for the action you take.")
+    scripted = [case["actions"][k % len(case["actions"])] for k in range(n)]
+    taken = [step[1] for step in log]
+    if taken != scripted:
+        k = next(k for k in range(n) if taken[k] != scripted[k])
+        return (f"at step {k + 1} epsilon_greedy chose action {scripted[k]}, but the env was "
+                f"stepped with {taken[k]}: step with the action epsilon_greedy returned.")
+    states = [c["state"] for c in choices]
+    visited = [step[0] for step in log]
+    if states != visited:
+        k = next(k for k in range(n) if states[k] != visited[k])
+        hint = (" Every action was chosen in the first state: set obs = next_obs at the end "
+                "of each step." if n > 1 and all(s == visited[0] for s in states) else "")
+        return (f"at step {k + 1} epsilon_greedy was given state {states[k]!r}, but the agent "
+                f"was in state {visited[k]}.{hint}")
+    bad = next((c for c in choices if c["epsilon"] != case["epsilon"]), None)
+    if bad is not None:
+        hint = next((f" That is {name}: pass epsilon." for name in ("alpha", "gamma")
+                     if bad["epsilon"] == case[name]), "")
+        return (f"epsilon_greedy was given epsilon={bad['epsilon']!r}, expected the epsilon "
+                f"argument, {case['epsilon']}.{hint}")
+    if not all(c["same_Q"] for c in choices):
+        return "epsilon_greedy was given another table than Q: pass Q itself."
+    if not all(c["same_rng"] for c in choices):
+        return ("epsilon_greedy was given another generator than rng: pass the rng argument "
+                "on (it seeds the exploration, so that a run repeats).")
+    return None
+
+
+def _update_problem(update: dict, step: list, k: int, case: dict) -> str | None:
+    """What is wrong with the k-th call of q_learning_update, for the step ``step`` of the
+    env's log, or None."""
+    state, action, reward, next_state, terminated, truncated = step
+    at = f"at step {k + 1} (from state {state} to {next_state}), q_learning_update was given"
+    if not update["same_Q"]:
+        return (f"{at} another table than Q: pass Q itself, so that the caller's table "
+                "learns.")
+    if update["terminated"] != terminated:
+        if truncated and not terminated:
+            return (f"{at} terminated={update['terminated']!r} where the episode was "
+                    "truncated by the time limit: pass terminated, not terminated or "
+                    "truncated. A time limit is not a terminal state: the target still "
+                    "bootstraps from max(Q[next_state]) there.")
+        return (f"{at} terminated={update['terminated']!r}, expected {terminated}: pass the "
+                "terminated flag that env.step() returned.")
+    if (update["state"], update["next_state"]) != (state, next_state):
+        got = (update["state"], update["next_state"])
+        hint = (" The state is the new observation: call the update before obs = next_obs "
+                "(state is where the step started)." if got == (next_state, next_state) else
+                " state and next_state are swapped." if got == (next_state, state) else
+                " The state never moved on: set obs = next_obs at the end of each step."
+                if update["state"] == 0 and state != 0 else "")
+        return (f"{at} state={got[0]!r}, next_state={got[1]!r}, expected state={state}, "
+                f"next_state={next_state}.{hint}")
+    if update["action"] != action:
+        return f"{at} action={update['action']!r}: pass the action taken, {action}."
+    if not (isinstance(update["reward"], (int, float)) and close(update["reward"], reward)):
+        return f"{at} reward={update['reward']!r}: pass this step's reward, {reward}."
+    if (update["alpha"], update["gamma"]) == (case["gamma"], case["alpha"]) \
+            and case["alpha"] != case["gamma"]:
+        return f"{at} alpha and gamma swapped: q_learning_update(..., alpha, gamma)."
+    for name in ("alpha", "gamma"):
+        if update[name] != case[name]:
+            return f"{at} {name}={update[name]!r}: pass the {name} argument, {case[name]}."
+    return None
+
+
+def _problem_q_learning_episode(results, case: dict, expected: list[dict]) -> str | None:
+    shown = _episode_shown(case) + (f" on a test env of {case['n_states']} states in a row "
+                                    f"and {case['n_actions']} actions")
+    if not isinstance(results, list) or not results \
+            or not all(isinstance(r, dict) for r in results):
+        return f"{shown}: the results have an unexpected form."
+    for i, got in enumerate(results):
+        where = shown + (" (called a second time on the same env)" if i else "")
+        if got.get("type") == "violation":
+            return f"{where}: {_EPISODE_VIOLATIONS.get(got.get('violation'), 'the env refused a call.')}"
+        log, resets = got.get("log"), got.get("resets")
+        if not isinstance(log, list) or not log or not all(isinstance(s, list) and len(s) == 6
+                                                           for s in log):
+            return f"{where}: the results have an unexpected form."
+        if resets != 1:
+            return f"{where} called env.reset() {resets} times; call it once, at the start."
+        if not (log[-1][4] or log[-1][5]):
+            return f"{where}: the episode stopped before it ended (terminated or truncated)."
+        problem = _choices_problem(got.get("choices"), log, case)
+        if problem:
+            return f"{where}: {problem}"
+        updates = got.get("updates")
+        if not updates:
+            return (f"{where}: q_learning_update was never called: learn from every transition "
+                    "with q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, "
+                    "gamma) (exercise 0.5).")
+        if len(updates) != len(log):
+            return (f"{where}: q_learning_update was called {len(updates)} times in an episode "
+                    f"of {len(log)} steps: call it once per transition.")
+        for k, (update, step) in enumerate(zip(updates, log)):
+            problem = _update_problem(update, step, k, case)
+            if problem:
+                return f"{where}: {problem}"
+        problem = _episode_result_problem(got, log)
+        if problem:
+            return f"{where} {problem}"
+    if len(results) != len(expected):
+        return f"{shown}: the results are incomplete."
+    for got, want in zip(results, expected):
+        for key in ("log", "choices", "updates", "return", "length"):
+            if got.get(key) != want.get(key) and not (
+                    key in ("return", "length") and close(got[key].get("value"),
+                                                          want[key].get("value"))):
+                return f"{shown}: its {key} differs from the expected one."
+    return None
+
+
+def _episode_result_problem(got: dict, log: list) -> str | None:
+    """What is wrong with the returned (episode_return, episode_length), or None."""
+    n, rewards = len(log), [float(step[2]) for step in log]
+    if got.get("type") != "pair":
+        hint = (" Q is updated in place: return the episode's return and length."
+                if got.get("type") == "ndarray" else "")
+        return (f"should return a pair (episode_return, episode_length), got a "
+                f"{got.get('type')}.{hint}")
+    ret, length = got.get("return"), got.get("length")
+    total = sum(rewards)
+    if (_kind(ret) == "number" and _kind(length) == "number" and ret["value"] == n
+            and close(length["value"], total) and not close(total, n)):
+        return ("returned (episode_length, episode_return): the pair is (episode_return, "
+                "episode_length), in that order.")
+    want = {"return": {"type": "number", "value": total},
+            "length": {"type": "number", "value": float(n)}}
+    return _counts_problem(got, want, n, rewards)
+
+
+def _episode_case(n_states: int, n_actions: int, actions: list[int], truncate_at: int | None,
+                  alpha: float, gamma: float, epsilon: float, seed: int, calls: int = 1) -> dict:
+    return {"n_states": n_states, "n_actions": n_actions, "actions": actions,
+            "truncate_at": truncate_at, "alpha": alpha, "gamma": gamma, "epsilon": epsilon,
+            "seed": seed, "calls": calls}
+
+
+# the first ends by terminating (twice, on one env); then a truncation by the time limit, a
+# termination and a truncation at once, and a one-step episode
+_EPISODE_SHOWN = [
+    _episode_case(5, 3, [1, 1, 0, 1, 1, 1], None, 0.5, 0.9, 0.1, 0, calls=2),
+    _episode_case(6, 2, [1, 0], 5, 0.1, 0.99, 0.2, 1),
+    _episode_case(4, 2, [1], 3, 0.3, 0.8, 0.05, 2),
+    _episode_case(2, 4, [1], None, 1.0, 0.5, 0.5, 3),
+]
+
+
+@register("1.4")
+def check_q_learning_episode(q_learning_episode) -> None:
+    ex = "1.4"
+    for case in _EPISODE_SHOWN:
+        got = _run_q_learning_episode(q_learning_episode, case)
+        problem = _problem_q_learning_episode(
+            got, case, _run_q_learning_episode(_reference_q_learning_episode, case))
+        if problem:
+            fail(ex, problem)
+    passed(ex, "one update per step with terminated (not truncated), until the episode ends")
+
+
+@scenario("1.4")
+class QLearningEpisodeScenario(Scenario):
+    """Other envs (3 to 8 states, 2 to 4 actions), other scripted actions, alpha, gamma and
+    epsilon; truncation before, at and without termination; an env used for three episodes;
+    the student's epsilon_greedy and q_learning_update replaced by recording stand-ins."""
+
+    def cases(self, ref):
+        rng = np.random.default_rng(1014)
+        out = []
+        for n_states, n_actions, truncate_at, calls in [(7, 3, None, 3), (8, 2, 6, 1),
+                                                        (3, 4, 2, 2), (5, 2, 12, 1),
+                                                        (4, 3, 4, 1)]:
+            actions = [int(a) for a in rng.choice([0, 1, 1, 1, n_actions - 1], size=9)]
+            actions[:2] = [1, 1]  # and more moves right than left: every episode ends
+            out.append(_episode_case(n_states, n_actions, actions, truncate_at,
+                                     round(float(rng.uniform(0.05, 1)), 2),
+                                     round(float(rng.uniform(0.5, 1)), 2),
+                                     round(float(rng.uniform(0, 0.5)), 2),
+                                     int(rng.integers(10_000)), calls))
+        return out
+
+    def run(self, case, q_learning_episode):
+        return _run_q_learning_episode(q_learning_episode, case)
+
+    def judge(self, case, got, expected):
+        problem = _problem_q_learning_episode(got, case, expected)
+        if problem:
+            fail("1.4", problem)
