@@ -9,7 +9,7 @@ import types
 import nbformat
 import pytest
 
-from dqn_helpers import build
+from dqn_helpers import build, checks
 
 from .conftest import ROOT
 
@@ -75,7 +75,9 @@ def test_student_notebook_has_stubs_hints_badge_setup_and_no_outputs():
     assert "# HINT: loop backwards with G = r + gamma * G" in text
     assert "G = reward + gamma * G" not in text  # the solution is gone
     code_text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert code_text.count("### YOUR CODE HERE ###") == code_text.count("### END ###") == 4
+    exercises = [e for e in checks.REGISTRY if e.split(".")[0] == "0"]  # one region each
+    assert code_text.count("### YOUR CODE HERE ###") == code_text.count("### END ###") \
+        == len(exercises) == 6
     assert "colab.research.google.com/github/" in nb.cells[0].source
     assert "notebooks/00_mdp_basics.ipynb" in nb.cells[0].source
     first_code = next(c for c in nb.cells if c.cell_type == "code")

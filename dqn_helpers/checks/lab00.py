@@ -751,8 +751,9 @@ def _expected_updates(Q0, transitions, alpha, gamma) -> list[np.ndarray]:
     return out
 
 
-# pinned by tests/submissions.py's hard-coded answer (if it ever grows one); the hidden
-# scenario tries other tables, fewer states than actions, and other alpha and gamma
+# a run of updates on one table, a terminal one among them (from a state whose row is not 0,
+# so that a missing mask shows), then fewer states than actions; the hidden scenario tries
+# other tables, alpha and gamma
 _UPDATE_SHOWN = [
     (np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5], [3.0, 1.0, 0.2], [-2.0, 4.0, 1.0]]),
      [(0, 1, 1.0, 2, False), (1, 0, 2.0, 3, True), (2, 2, -1.0, 0, False),
