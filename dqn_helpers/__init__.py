@@ -8,6 +8,7 @@ Students open these modules: each one is short and says which lab introduces it.
 - ``video``: record an episode and show it inline as an mp4 (lab 01)
 - ``metrics``: the ``metrics.json`` every DQN run writes (lab 02)
 - ``training``: a training loop's bookkeeping: progress, live plot, evaluations (lab 02)
+- ``landscape``: the value function over a slice of the state space; a tau knob (lab 02)
 - ``tracking``: log runs to TensorBoard or Weights & Biases (lab 02, section 11)
 - ``compare``: train variants over several seeds and plot mean and spread (lab 03)
 - ``checkpoints``: save a run atomically every N steps, resume from the newest (lab 05)
