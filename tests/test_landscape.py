@@ -78,3 +78,24 @@ def test_knob_run_adds_a_curve_labelled_by_tau():
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["tau = 0.1", "tau = 1"]
     assert np.array_equal(fig.axes[0].get_lines()[0].get_xdata(), [9, 21, 51])
+
+
+def test_widgets_redraw_and_train_when_driven(net, monkeypatch):
+    # no widget front end here: build the widgets anyway and drive them as a user would
+    monkeypatch.setattr(ls, "widgets_available", lambda: True)
+    box = ls.landscape([net], resolution=5, show=False)
+    position, velocity = box.children[0].children
+    assert (position.description, velocity.description) == ("cart position", "cart velocity")
+    position.value = 1.2  # redraws without error
+    calls = []
+
+    def train(cfg, show=True):
+        calls.append(cfg.tau)
+        return None, {"episode_returns": np.ones(3), "episode_ends": np.arange(3)}
+
+    knob = ls.TauKnob(train, TinyConfig())
+    slider, button, status = knob.widget().children[0].children
+    slider.value = 0.3
+    button.click()
+    assert calls == [0.3] and list(knob.runs) == [0.3] and not button.disabled
+    assert status.value.startswith("done")
