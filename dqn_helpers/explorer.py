@@ -122,8 +122,8 @@ def widgets_available() -> bool:
     if os.environ.get("DQN_LABS_HEADLESS") == "1":
         return False
     try:
-        from IPython import get_ipython
         import ipywidgets  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
@@ -247,8 +247,13 @@ class Explorer:
         self.images = [widgets.Image(format="png", layout=widgets.Layout(width="300px"))
                        for _ in self.records]
         self.panels = [widgets.HTML() for _ in self.records]
-        columns = [widgets.VBox([widgets.HTML(f"<b>{title}</b>"), image, panel])
-                   for title, image, panel in zip(self.titles, self.images, self.panels)]
+        # what a pixel network sees: its stacked frames side by side, under the rendered frame
+        self.stacks = [widgets.Image(format="png", layout=widgets.Layout(width="300px"))
+                       if "stack" in r.extras else None for r in self.records]
+        columns = [widgets.VBox([widgets.HTML(f"<b>{title}</b>"), image,
+                                 *([stack] if stack is not None else []), panel])
+                   for title, image, stack, panel in zip(self.titles, self.images, self.stacks,
+                                                         self.panels)]
         self.box = widgets.VBox([widgets.HBox([self.play, self.step]), widgets.HBox(columns)])
         self.step.observe(lambda change: self.update(), names="value")
         self.update()
@@ -263,6 +268,14 @@ class Explorer:
             self._png_cache[(i, t)] = _png(self.records[i].frames[t])
         return self._png_cache[(i, t)]
 
+    def _stack(self, i: int, t: int) -> bytes:
+        if (i, -t - 1) not in self._png_cache:
+            stack = np.asarray(self.records[i].extras["stack"][t], np.uint8)  # (k, h, w)
+            gap = np.full((stack.shape[1], 2), 128, np.uint8)
+            row = np.concatenate([part for frame in stack for part in (frame, gap)][:-1], axis=1)
+            self._png_cache[(i, -t - 1)] = _png(np.repeat(row[:, :, None], 3, axis=2))
+        return self._png_cache[(i, -t - 1)]
+
     def shown(self, index: int = 0) -> dict:
         """The values on display for record ``index`` at the slider's step."""
         return dict(self._shown[index])
@@ -273,6 +286,8 @@ class Explorer:
             values = self._values(record, t)
             self._shown[i] = values
             self.images[i].value = self._frame(i, t)
+            if self.stacks[i] is not None:
+                self.stacks[i].value = self._stack(i, t)
             self.panels[i].value = self._html(i, record, values)
 
     @staticmethod
