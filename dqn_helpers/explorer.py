@@ -33,7 +33,7 @@ class EpisodeRecord:
     >>> record.returns_to_go()          # G_2 = 1, G_1 = 1 + 0.5 * 1, G_0 = 1 + 0.5 * 1.5
     array([1.75, 1.5 , 1.  ], dtype=float32)
     >>> record.overestimation()         # max_a Q(s_t, a) - G_t
-    array([ 0.75,  0.5 ,  0.  ], dtype=float32)
+    array([0.75, 0.5 , 0.  ], dtype=float32)
     """
 
     frames: np.ndarray      # (T, H, W, 3) uint8: what the env showed before each action
