@@ -25,8 +25,8 @@ FILES = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix("._
 
 # The modules students and maintainers open teach with examples; they must keep some.
 WITH_EXAMPLES = ["dqn_helpers.checks", "dqn_helpers.checkpoints", "dqn_helpers.compare",
-                 "dqn_helpers.envs", "dqn_helpers.evaluation", "dqn_helpers.grading.trusted",
-                 "dqn_helpers.landscape",
+                 "dqn_helpers.envs", "dqn_helpers.evaluation", "dqn_helpers.explorer",
+                 "dqn_helpers.grading.trusted", "dqn_helpers.landscape",
                  "dqn_helpers.grading.wire",
                  "dqn_helpers.metrics", "dqn_helpers.notebook", "dqn_helpers.plots",
                  "dqn_helpers.run", "dqn_helpers.tracking", "dqn_helpers.training"]
