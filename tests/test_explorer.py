@@ -162,3 +162,9 @@ def test_explore_needs_a_record_and_matching_titles():
         explore(show=False)
     with pytest.raises(ValueError, match="titles"):
         explore(scripted(), titles=["a", "b"], show=False)
+
+
+def test_frame_stride_keeps_every_other_pixel():
+    full, half = cartpole_record(max_steps=3), cartpole_record(max_steps=3, frame_stride=2)
+    np.testing.assert_array_equal(half.frames, full.frames[:, ::2, ::2])
+    assert half.frames.flags["C_CONTIGUOUS"]  # not a view that keeps the full frames alive
