@@ -32,6 +32,7 @@ from dqn_helpers.checks._core import (
     standins,
 )
 from dqn_helpers.checks.lab00 import (
+    _action,
     _reference_epsilon_greedy,
     _reference_q_learning_update,
     raw_array,
@@ -142,10 +143,7 @@ def _play(run_episode, spec: dict, policy: str, calls: int = 2) -> list[dict]:
             result = call("1.1", run_episode, env, act, shown=shown)
         except CheckError as error:
             if env.violation is None:
-                if "values to unpack (expected 4)" in str(error):
-                    raise CheckError(f"{error}. env.step() returns five values in gymnasium: "
-                                     "obs, reward, terminated, truncated, info.") from None
-                raise
+                _raise_with_step_hint(error)
             out.append({"type": "violation", "violation": env.violation, "seen": seen[:60]})
             break
         pair = isinstance(result, tuple) and len(result) == 2
@@ -294,20 +292,17 @@ class RunEpisodeScenario(Scenario):
             fail("1.1", problem)
 
 
+def _raise_with_step_hint(error: CheckError) -> None:
+    """Re-raise a crash; code written for gym's four-value step() gets gymnasium's five named."""
+    if "values to unpack (expected 4)" in str(error):
+        raise CheckError(f"{error}. env.step() returns five values in gymnasium: obs, reward, "
+                         "terminated, truncated, info.") from None
+    raise error
+
+
 # ----------------------------------------------------------------- 1.2 a random policy
 def _space_name(n: int, start: int) -> str:
     return f"Discrete({n}, start={start})" if start else f"Discrete({n})"
-
-
-def _action(value: Any) -> int | str:
-    """An action as an int, or the name of its type when it is not one."""
-    if isinstance(value, (bool, np.bool_)):
-        return type(value).__name__
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-        return int(value)
-    return type(value).__name__
 
 
 def _run_random_policy(make_random_policy, n: int, start: int, seeds: list[int],
@@ -757,10 +752,7 @@ def _run_q_learning_episode(q_learning_episode, case: dict) -> list[dict]:
                 result = call("1.4", q_learning_episode, *args, shown=_episode_shown(case))
         except CheckError as error:
             if env.violation is None:
-                if "values to unpack (expected 4)" in str(error):
-                    raise CheckError(f"{error}. env.step() returns five values in gymnasium: "
-                                     "obs, reward, terminated, truncated, info.") from None
-                raise
+                _raise_with_step_hint(error)
             out.append({"type": "violation", "violation": env.violation})
             break
         pair = isinstance(result, (tuple, list)) and len(result) == 2
