@@ -17,10 +17,12 @@ CI_PARAMETERS: dict[str, dict] = {
     # Lab 05 as shipped takes about 3 minutes on an idle machine (a CPU demonstration); this size
     # takes under a minute with a 10-game evaluation. It still learns, checkpoints and resumes.
     # Its Part 1 (MinAtar) trains for 10 minutes as shipped; here 3,000 steps, 1,000 of them
-    # learning, with two periodic evaluations (the run keeps the better network).
+    # learning, with two periodic evaluations (the run keeps the better network). Part 2 runs
+    # its vectorised path (N_ENVS 2: two games, two processes), which checkpoints and resumes.
     "05": {"MINATAR_STEPS": 3_000, "MINATAR_LEARNING_STARTS": 1_000, "MINATAR_EVAL_EVERY": 1_500,
-           "MINATAR_EVAL_EPISODES": 10, "TOTAL_STEPS": 1_200, "LEARNING_STARTS": 400, "BUFFER_SIZE": 2_000,
-           "CHECKPOINT_EVERY": 400, "EVAL_EPISODES": 10},
+           "MINATAR_EVAL_EPISODES": 10, "N_ENVS": 2, "TOTAL_STEPS": 1_200,
+           "LEARNING_STARTS": 400, "BUFFER_SIZE": 2_000, "CHECKPOINT_EVERY": 400,
+           "EVAL_EPISODES": 10},
     # Lab 06 as shipped takes about 8 minutes (five variants over three seeds; 16 under load 5).
     "06": {"TOTAL_STEPS": 3_000, "COMPARE_SEEDS": 1, "COMPARE_STEPS": 2_000,
            "COMPARE_EVAL_EVERY": 1_000},
