@@ -1,5 +1,7 @@
 """Student notebooks run top to bottom and stop only at their exercises.
 
+A lab listed in tests/ci_parameters.py runs at its CI size, as its solution does under nbval
+(lab 05's Part 1 has no exercise: a student notebook trains it, for 10 minutes as shipped).
 Every error must be an exercise's ``NotImplementedError`` (or a check's "not implemented yet"),
 or a ``NameError`` for a name that an earlier failed cell would have defined. No check passes.
 """
@@ -11,6 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from .ci_parameters import CI_PARAMETERS, inject_parameters
 from .conftest import ROOT
 
 STUDENT = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -57,6 +60,8 @@ def unexpected_errors(nb) -> list[str]:
 @pytest.mark.parametrize("path", STUDENT, ids=[p.name for p in STUDENT])
 def test_student_notebook_stops_only_at_exercises(path, tmp_path):
     nb = nbformat.read(path, 4)
+    if path.name[:2] in CI_PARAMETERS:
+        inject_parameters(nb, CI_PARAMETERS[path.name[:2]], path.name)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
