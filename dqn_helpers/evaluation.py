@@ -41,7 +41,10 @@ def evaluate(policy: Callable[[Any], Any] | torch.nn.Module, env_id: EnvSpec,
         policy: either a function ``obs -> action``, or a Q-network (a ``torch.nn.Module``
             mapping a batch of observations to one Q-value per action), which is played
             greedily (``argmax_a Q(s, a)``), or epsilon-greedily if ``epsilon > 0``. A
-            Q-network plays all episodes in lockstep with one batched forward pass per step.
+            Q-network plays all episodes in lockstep with one batched forward pass per step;
+            CartPole-v1's episodes are then stepped together by gymnasium's vector env (one
+            array operation a step, the same returns as one env per episode, about 10 times
+            faster).
         env_id: a registered id such as ``"CartPole-v1"``, or a function that makes the env.
         episodes: how many episodes (> 0).
         seed: seed of the first episode.
@@ -94,46 +97,102 @@ def evaluate(policy: Callable[[Any], Any] | torch.nn.Module, env_id: EnvSpec,
     return returns
 
 
+# Environments that gymnasium steps as one array for many episodes (its vector API), and how
+# to start each sub-environment in the state that ``env.reset(seed=s)`` gives the single env
+# (the vector env's own reset draws every start from one generator: other episodes).
+VECTORISED = {"CartPole-v1": "state"}
+
+
+class _OneByOne:
+    """``episodes`` single environments behind the vector API's ``step(actions)``."""
+
+    def __init__(self, env_id: EnvSpec, episodes: int, seed: int):
+        self.envs = [_make(env_id) for _ in range(episodes)]
+        self.action_space = self.envs[0].action_space
+        self.obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
+
+    def step(self, actions: np.ndarray, running: np.ndarray):
+        rewards = np.zeros(len(self.envs))
+        over = np.zeros(len(self.envs), dtype=bool)
+        for i in running:
+            self.obs[i], rewards[i], terminated, truncated, _ = self.envs[i].step(int(actions[i]))
+            over[i] = terminated or truncated
+        return self.obs, rewards, over
+
+    def close(self):
+        for env in self.envs:
+            env.close()
+
+
+class _Vectorised:
+    """gymnasium's vector env for ``env_id``, each sub-env started as ``reset(seed=seed + i)``."""
+
+    def __init__(self, env_id: str, episodes: int, seed: int):
+        single = gym.make(env_id)
+        attribute = VECTORISED[env_id]
+        starts = [(single.reset(seed=seed + i)[0], getattr(single.unwrapped, attribute))
+                  for i in range(episodes)]
+        self.action_space = single.action_space
+        single.close()
+        self.vec = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="vector_entry_point")
+        self.vec.reset(seed=seed)
+        # the vector env holds one column per sub-env; its reset's own draws are overwritten
+        setattr(self.vec.unwrapped, attribute, np.stack([state for _, state in starts], axis=-1))
+        self.obs = np.stack([obs for obs, _ in starts])
+
+    def step(self, actions: np.ndarray, running: np.ndarray):
+        # Every sub-env steps (one array operation for all); those whose episode is over
+        # restart by themselves, and the caller ignores them.
+        self.obs, rewards, terminated, truncated, _ = self.vec.step(actions)
+        return self.obs, rewards, terminated | truncated
+
+    def close(self):
+        self.vec.close()
+
+
 @torch.no_grad()
 def _evaluate_q_network(q_network: torch.nn.Module, env_id: EnvSpec, episodes: int, seed: int,
                         epsilon: float, max_steps: int | None) -> np.ndarray:
-    envs = [_make(env_id) for _ in range(episodes)]
-    if not isinstance(envs[0].action_space, gym.spaces.Discrete):
-        raise ValueError(f"a Q-network needs a discrete action space, got {envs[0].action_space}")
-    n_actions = int(envs[0].action_space.n)
+    if isinstance(env_id, str) and env_id in VECTORISED:
+        envs = _Vectorised(env_id, episodes, seed)
+    else:
+        envs = _OneByOne(env_id, episodes, seed)
+    if not isinstance(envs.action_space, gym.spaces.Discrete):
+        envs.close()
+        raise ValueError(f"a Q-network needs a discrete action space, got {envs.action_space}")
+    n_actions = int(envs.action_space.n)
     device = next(q_network.parameters()).device
     rng = np.random.default_rng(seed)
     was_training = q_network.training
     q_network.eval()
-    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     steps = np.zeros(episodes, dtype=int)
-    running = list(range(episodes))
+    running = np.arange(episodes)  # the episodes still being played, in order
+    actions = np.zeros(episodes, dtype=np.int64)
     try:
-        while running:
-            batch = torch.as_tensor(np.stack([obs[i] for i in running]), dtype=torch.float32,
-                                    device=device)
+        while len(running):
+            # one forward pass for the running episodes only: the batch, and so each Q-value
+            # to the last bit, is the same whichever way the environments are stepped
+            batch = torch.as_tensor(envs.obs[running], dtype=torch.float32, device=device)
             q_values = q_network(batch)
             if q_values.shape != (len(running), n_actions):
                 raise ValueError(f"the Q-network returned shape {tuple(q_values.shape)} for a "
                                  f"batch of {len(running)} observations; expected "
                                  f"({len(running)}, {n_actions}): one Q-value per action")
-            actions = q_values.argmax(dim=1).cpu().numpy()
+            chosen = q_values.argmax(dim=1).cpu().numpy()
             if epsilon > 0:
                 explore = rng.random(len(running)) < epsilon
-                actions[explore] = rng.integers(n_actions, size=int(explore.sum()))
-            still_running = []
-            for i, action in zip(running, actions):
-                obs[i], reward, terminated, truncated, _ = envs[i].step(int(action))
-                returns[i] += float(reward)
-                steps[i] += 1
-                if not (terminated or truncated or (max_steps is not None and steps[i] >= max_steps)):
-                    still_running.append(i)
-            running = still_running
+                chosen[explore] = rng.integers(n_actions, size=int(explore.sum()))
+            actions[running] = chosen
+            _, rewards, over = envs.step(actions, running)
+            returns[running] += rewards[running]
+            steps[running] += 1
+            if max_steps is not None:
+                over = over | (steps >= max_steps)
+            running = running[~over[running]]
     finally:
         q_network.train(was_training)
-        for env in envs:
-            env.close()
+        envs.close()
     return returns
 
 

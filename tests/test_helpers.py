@@ -68,6 +68,32 @@ def test_evaluate_plays_a_q_network_greedily_in_a_batch():
         evaluate(torch.nn.Linear(4, 3), "CartPole-v1", episodes=8)
 
 
+def test_cartpole_is_evaluated_by_gymnasiums_vector_env_with_the_same_returns(monkeypatch):
+    from dqn_helpers import evaluation
+
+    def lean(angular_velocity):  # push where the pole leans, and where it is falling
+        q_network = torch.nn.Linear(4, 2)
+        with torch.no_grad():
+            q_network.weight.zero_(), q_network.bias.zero_()
+            q_network.weight[1, 2], q_network.weight[1, 3] = 1.0, angular_velocity
+        return q_network
+
+    balances, wobbles = lean(0.3), lean(0.01)  # 500 steps (the time limit); falls in 49 to 155
+    cases = [(balances, dict(episodes=12, seed=5)), (balances, dict(episodes=12, seed=5, epsilon=0.2)),
+             (wobbles, dict(episodes=12, seed=5)), (wobbles, dict(episodes=7, seed=40, max_steps=60))]
+    vectorised = []
+    with monkeypatch.context() as patch:  # the vector env alone: a one-by-one env would fail
+        patch.setattr(evaluation, "_OneByOne", None)
+        for q_network, case in cases:
+            vectorised.append(evaluate(q_network, "CartPole-v1", **case))
+    monkeypatch.setattr(evaluation, "VECTORISED", {})  # one gymnasium env per episode
+    for (q_network, case), returns in zip(cases, vectorised):
+        assert np.array_equal(returns, evaluate(q_network, "CartPole-v1", **case)), case
+    assert set(vectorised[0]) == {500.0} and vectorised[2].max() < 500
+    assert not np.array_equal(vectorised[0], vectorised[1])  # epsilon changed some episodes
+    assert vectorised[3].max() == 60
+
+
 def test_video_decodes_back_to_the_frames_it_was_given():
     rng = np.random.default_rng(0)
     frames = [np.full((33, 47, 3), 10 * i, dtype=np.uint8) for i in range(25)]  # odd size

@@ -93,3 +93,25 @@ def test_headless_a_solved_run_prints_its_progress_and_closes(monkeypatch, capsy
     assert "step 10/100" in err and "eps 0.5" in err  # plain lines, no bar
     assert "evaluation at step 20: greedy mean" in err and ">= 5: solved" in err
     assert "it/s" not in err
+
+
+def test_headless_the_live_plot_is_drawn_once_at_the_end(monkeypatch):
+    from dqn_helpers import plots
+
+    monkeypatch.setattr(plots, "in_notebook", lambda: True)  # as in papermill's kernel
+    monkeypatch.setattr("IPython.display.display", lambda *args, **kwargs: None)
+    drawn = []
+    figure = plots.LivePlot.figure
+    monkeypatch.setattr(plots.LivePlot, "figure", lambda self: drawn.append(1) or figure(self))
+
+    def episodes(plot_interval):
+        drawn.clear()
+        log = TrainingLog(50, solved_at=5.0, plot_interval=plot_interval)
+        for global_step in log.steps():
+            log.add(1.0, episode_over=global_step % 10 == 9)
+        log.close()
+        return len(drawn)
+
+    assert episodes(plot_interval=0.0) == 6  # in a notebook: each episode, and at the end
+    monkeypatch.setenv("DQN_LABS_HEADLESS", "1")
+    assert episodes(plot_interval=0.0) == 1  # headless: at the end only

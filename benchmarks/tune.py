@@ -1,0 +1,76 @@
+"""Try a lab's hyperparameters on tuning seeds (never the benchmark's 0-4), two runs at a time.
+
+    python benchmarks/tune.py --lab 02 --seeds 5 6 7 8 9
+    python benchmarks/tune.py --lab 02 --seeds 5 6 7 8 9 --set hidden=64 tau=0.02
+
+Each run is the solution notebook's own ``train`` (its definitions loaded with
+``load_definitions``), headless, one torch thread, with the lab's ``Config`` as shipped except
+the ``--set`` fields, stopping by the lab's rule; then 100 fresh greedy episodes (seeds from
+1,000,000, as the notebook's final evaluation). ``--jobs`` runs that many seeds at once, one
+process each: on 2 cores, 2 (the times then include the other run's share of the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {"02": "02_dqn_cartpole.ipynb", "03": "03_dqn_lunarlander.ipynb"}
+
+
+def one_run(lab: str, seed: int, overrides: dict) -> dict:
+    import torch
+
+    from dqn_helpers import evaluate
+    from dqn_helpers.notebook import load_definitions
+    from dqn_helpers.run import parse_value
+
+    torch.set_num_threads(1)  # as the notebooks
+    ns = load_definitions(ROOT / "solutions" / NOTEBOOKS[lab])
+    cfg = replace(ns["Config"](), seed=seed,
+                  **{key: parse_value(value) for key, value in overrides.items()})
+    start = time.perf_counter()
+    q_network, result = ns["train"](cfg, show=False)
+    wall = time.perf_counter() - start
+    final = evaluate(q_network, cfg.env_id, episodes=100, seed=1_000_000)
+    return {"seed": seed, "steps_to_solve": result["steps_to_solve"],
+            "train_wall_seconds": round(result["train_wall_seconds"], 1),
+            "wall_seconds": round(wall, 1), "final_mean": round(float(final.mean()), 1),
+            "solved_at": cfg.solved_at}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", choices=sorted(NOTEBOOKS), default="02")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="Config fields to change")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    if set(args.seeds) & {0, 1, 2, 3, 4}:
+        parser.error("seeds 0-4 are the benchmark's: tune on others")
+    overrides = dict(item.split("=", 1) for item in args.set)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(one_run, [args.lab] * len(args.seeds), args.seeds,
+                             [overrides] * len(args.seeds)))
+    for run in runs:
+        print(run)
+    steps = [r["steps_to_solve"] for r in runs if r["steps_to_solve"] is not None]
+    ok = sum(r["final_mean"] >= r["solved_at"] for r in runs)
+    print(f"lab {args.lab} {overrides or 'as shipped'}: solved {len(steps)}/{len(runs)}, final "
+          f"mean >= threshold {ok}/{len(runs)}, median steps "
+          f"{statistics.median(steps) if steps else None}, median train s "
+          f"{statistics.median(r['train_wall_seconds'] for r in runs):.1f}, "
+          f"worst final mean {min(r['final_mean'] for r in runs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
