@@ -6,8 +6,8 @@ env showed, the Q-values, the action, whether epsilon chose it at random and the
 Q bars with the chosen action marked, and max Q against the discounted return G_t the agent
 actually obtained from that step on (their gap is the overestimation). The widget is displayed
 with a PNG of a static figure in the same output (``widget_bundle``): a front end with widgets
-draws the widget, and anything else (nbval, an exported HTML page, GitHub's viewer, VS Code
-without widgets) shows the picture. Headless (no kernel, ``DQN_LABS_HEADLESS=1``) it draws the
+draws the widget, and anything else (an exported HTML page, GitHub's viewer, VS Code without
+widgets) shows the picture. Headless (no kernel, ``DQN_LABS_HEADLESS=1``) it draws the
 static matplotlib figure alone.
 
 ipywidgets, matplotlib, PIL and torch load only when used, so importing this module is cheap.
@@ -235,9 +235,10 @@ def widget_bundle(widget, png: bytes, text: str) -> dict:
     """One display bundle holding the widget's view, a PNG and a line of text.
 
     A front end with widgets (JupyterLab, Notebook 7, Colab, VS Code) draws the widget: it ranks
-    the widget's MIME type above the others. Anything else falls back to the picture: nbval's
-    saved outputs, nbconvert's HTML (it skips a widget whose state the notebook does not hold),
-    GitHub's viewer, VS Code without widgets; a terminal shows the text. Display it with
+    the widget's MIME type above the others. Anything else falls back to the picture: a notebook
+    run without a front end (nbval, papermill) and opened where no widget can run, nbconvert's
+    HTML (it skips a widget whose state the notebook does not hold), GitHub's viewer, VS Code
+    without widgets; a terminal shows the text. Display it with
     ``IPython.display.display(bundle, raw=True)``.
     """
     import base64
