@@ -4,8 +4,11 @@
 env showed, the Q-values, the action, whether epsilon chose it at random and the reward.
 ``explore`` shows one or more records side by side with a Play button and a step slider: the
 Q bars with the chosen action marked, and max Q against the discounted return G_t the agent
-actually obtained from that step on (their gap is the overestimation). Headless (no kernel,
-``DQN_LABS_HEADLESS=1``) it draws a static matplotlib figure instead.
+actually obtained from that step on (their gap is the overestimation). The widget is displayed
+with a PNG of a static figure in the same output (``widget_bundle``): a front end with widgets
+draws the widget, and anything else (an exported HTML page, GitHub's viewer, VS Code without
+widgets) shows the picture. Headless (no kernel, ``DQN_LABS_HEADLESS=1``) it draws the
+static matplotlib figure alone.
 
 ipywidgets, matplotlib, PIL and torch load only when used, so importing this module is cheap.
 """
@@ -158,35 +161,92 @@ def explore(*records: EpisodeRecord, titles: list[str] | None = None, show: bool
     if show:
         from IPython.display import display
 
-        display(explorer.box)
+        display(explorer)  # the widget, and its static figure for a page without widgets
     return explorer
 
 
 def static_figure(records, titles):
-    """A strip of a few frames and max Q against G_t over each episode."""
+    """What the explorer shows, as one figure: for each record, a strip of a few frames, the
+    stacked frames the network saw at those steps (``extras["stack"]``), and max Q against G_t
+    over the episode, with V beside it and A on a panel of its own for a dueling network
+    (``extras["V"]``, ``extras["A"]``)."""
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2 * len(records), N_STRIP, figsize=(2 * N_STRIP, 4.2 * len(records)),
-                                gridspec_kw={"height_ratios": [1, 1.4] * len(records)},
-                                squeeze=False)
-    for i, (record, title) in enumerate(zip(records, titles)):
+    heights = []
+    for record in records:
+        heights += [1.0] + ([0.7] if "stack" in record.extras else []) + [1.4]
+    height = 1.55 * sum(heights) + 0.3  # inches; margins set by hand: a layout engine
+    figure = plt.figure(figsize=(2 * N_STRIP, height))  # would double the time to draw
+    grid = figure.add_gridspec(len(heights), N_STRIP, height_ratios=heights, left=0.05,
+                               right=0.99, top=1 - 0.25 / height, bottom=0.45 / height,
+                               hspace=0.55, wspace=0.25)
+    row = 0
+    for record, title in zip(records, titles):
         steps = np.linspace(0, len(record) - 1, N_STRIP).round().astype(int)
-        for ax, t in zip(axes[2 * i], steps):
+        for column, t in enumerate(steps):
+            ax = figure.add_subplot(grid[row, column])
             ax.imshow(record.frames[t])
             ax.set_title(f"t={t}: {record.action_names[record.actions[t]]}", fontsize=8)
-            ax.axis("off")
-        for ax in axes[2 * i + 1][1:]:
-            ax.remove()
-        ax = figure.add_subplot(len(records) * 2, 1, 2 * i + 2)
-        axes[2 * i + 1][0].remove()
+            ax.set(xticks=[], yticks=[])  # a thin border: CartPole's frames are mostly white
+        row += 1
+        if "stack" in record.extras:
+            for column, t in enumerate(steps):
+                ax = figure.add_subplot(grid[row, column])
+                ax.imshow(_stack_row(record.extras["stack"][t]), cmap="gray", vmin=0, vmax=255)
+                ax.set_title(f"t={t}: the stack it sees" if column == 0 else f"t={t}",
+                             fontsize=8)
+                ax.set(xticks=[], yticks=[])
+            row += 1
+        split = N_STRIP // 2 if "A" in record.extras else N_STRIP
+        ax = figure.add_subplot(grid[row, :split])
         ax.plot(record.q_values.max(axis=1), label="max_a Q(s_t, a)")
         ax.plot(record.returns_to_go(), label="G_t (return obtained)")
+        if "V" in record.extras:
+            ax.plot(np.ravel(record.extras["V"]), "--", label="V(s_t) (value stream)")
         ax.set_xlabel("step t")
         ax.set_title(f"{title}: the gap is the overestimation", fontsize=9)
         ax.legend(fontsize=8)
-    figure.tight_layout()
+        if "A" in record.extras:
+            ax = figure.add_subplot(grid[row, split:])
+            advantages = np.asarray(record.extras["A"]).reshape(len(record), -1)
+            for a, name in enumerate(record.action_names):
+                ax.plot(advantages[:, a], lw=1, label=f"A(s_t, {name})")
+            ax.set_xlabel("step t")
+            ax.set_title(f"{title}: the advantage stream", fontsize=9)
+            ax.legend(fontsize=8)
+        row += 1
     plt.close(figure)  # shown once by display(), not again at the end of the cell
     return figure
+
+
+def figure_png(figure, dpi: int = 72) -> bytes:
+    """``figure`` as a small PNG: ``dpi`` pixels an inch, 256 colours (10-25 KB here)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    image = Image.open(buffer).convert("RGB").quantize(256)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def widget_bundle(widget, png: bytes, text: str) -> dict:
+    """One display bundle holding the widget's view, a PNG and a line of text.
+
+    A front end with widgets (JupyterLab, Notebook 7, Colab, VS Code) draws the widget: it ranks
+    the widget's MIME type above the others. Anything else falls back to the picture: a notebook
+    run without a front end (nbval, papermill) and opened where no widget can run, nbconvert's
+    HTML (it skips a widget whose state the notebook does not hold), GitHub's viewer, VS Code
+    without widgets; a terminal shows the text. Display it with
+    ``IPython.display.display(bundle, raw=True)``.
+    """
+    import base64
+
+    bundle = dict(widget._repr_mimebundle_())
+    bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    bundle["text/plain"] = text
+    return bundle
 
 
 def _png(frame: np.ndarray) -> bytes:
@@ -195,6 +255,13 @@ def _png(frame: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _stack_row(stack: np.ndarray) -> np.ndarray:
+    """``(k, h, w)`` stacked frames, oldest first, side by side with a gray gap: ``(h, W)``."""
+    stack = np.asarray(stack, np.uint8)
+    gap = np.full((stack.shape[1], 2), 128, np.uint8)
+    return np.concatenate([part for frame in stack for part in (frame, gap)][:-1], axis=1)
 
 
 def _bars_svg(values: np.ndarray, names: list[str], chosen: int | None, width: int = 260,
@@ -240,6 +307,7 @@ class Explorer:
 
         self.records, self.titles = list(records), list(titles)
         self._png_cache: dict[tuple[int, int], bytes] = {}
+        self._static_png: bytes | None = None
         self._curves = [_curves_svg(r) for r in self.records]
         self._shown: list[dict] = [{} for _ in self.records]
         n_steps = max(len(r) for r in self.records)
@@ -262,10 +330,18 @@ class Explorer:
         self.step.observe(lambda change: self.update(), names="value")
         self.update()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The widget, with a PNG of ``static_figure`` for front ends without widgets."""
+        steps = max(len(r) for r in self.records)
+        text = (f"Episode explorer: {', '.join(self.titles)} ({steps} steps); step through it in "
+                "a notebook with widgets")
+        return widget_bundle(self.box, self.png(), text)
 
-        display(self.box)
+    def png(self) -> bytes:
+        """The static figure as a PNG (drawn when first asked for: tests never pay for it)."""
+        if self._static_png is None:
+            self._static_png = figure_png(static_figure(self.records, self.titles))
+        return self._static_png
 
     def _frame(self, i: int, t: int) -> bytes:
         if (i, t) not in self._png_cache:  # encoded when first shown, not all up front
@@ -274,9 +350,7 @@ class Explorer:
 
     def _stack(self, i: int, t: int) -> bytes:
         if (i, -t - 1) not in self._png_cache:
-            stack = np.asarray(self.records[i].extras["stack"][t], np.uint8)  # (k, h, w)
-            gap = np.full((stack.shape[1], 2), 128, np.uint8)
-            row = np.concatenate([part for frame in stack for part in (frame, gap)][:-1], axis=1)
+            row = _stack_row(self.records[i].extras["stack"][t])
             self._png_cache[(i, -t - 1)] = _png(np.repeat(row[:, :, None], 3, axis=2))
         return self._png_cache[(i, -t - 1)]
 

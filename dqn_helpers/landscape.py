@@ -6,8 +6,8 @@ others held fixed, in one batch: ``V(s) = max_a Q(s, a)`` and the greedy action 
 ``plot_landscape`` draws one heatmap per network, side by side (untrained, during training,
 trained), each with a line where the greedy action changes and hatching over one action's
 region. ``landscape`` adds sliders for the two fixed dimensions (the cart's position and
-velocity) in a notebook with a widget front end, and draws a static figure anywhere else
-(``DQN_LABS_HEADLESS=1``, no kernel).
+velocity) in a notebook, with a PNG of the figure in the same output for front ends without
+widgets, and draws the static figure alone headless (``DQN_LABS_HEADLESS=1``, no kernel).
 
 ``TauKnob`` retrains a short run at a chosen soft-update rate tau and adds its returns to one
 plot, labelled by tau: a slider and a Train button in a notebook; ``knob.run(tau)`` anywhere.
@@ -145,8 +145,9 @@ def landscape(networks: Mapping[str, Any] | Sequence[Any], *, dims: tuple[int, i
     """The value landscape with a slider for each fixed dimension (in a notebook with widgets).
 
     Moving a slider redraws every panel with that dimension at the new value. Returns the
-    ipywidgets box; without a widget front end (``DQN_LABS_HEADLESS=1``, no kernel) draws
-    and returns the static figure of ``plot_landscape`` instead.
+    ipywidgets box, displayed with a PNG of its first figure in the same output (front ends
+    without widgets show that: nbval, exported HTML, GitHub); without a kernel or with
+    ``DQN_LABS_HEADLESS=1``, draws and returns the static figure of ``plot_landscape`` instead.
     """
     options = dict(dims=dims, ranges=ranges, dim_names=dim_names, resolution=resolution, **kwargs)
     if not widgets_available():
@@ -165,6 +166,8 @@ def landscape(networks: Mapping[str, Any] | Sequence[Any], *, dims: tuple[int, i
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from dqn_helpers.explorer import figure_png, widget_bundle
+
     others = [d for d in range(len(fixed)) if d not in dims]
     sliders = {d: widgets.FloatSlider(value=fixed[d], min=ranges[d][0], max=ranges[d][1],
                                       step=(ranges[d][1] - ranges[d][0]) / 40,
@@ -173,7 +176,7 @@ def landscape(networks: Mapping[str, Any] | Sequence[Any], *, dims: tuple[int, i
                                       continuous_update=False) for d in others}
     output = widgets.Output()
 
-    def redraw(_=None) -> None:
+    def redraw(_=None):
         now = list(fixed)
         for d, slider in sliders.items():
             now[d] = slider.value
@@ -182,13 +185,15 @@ def landscape(networks: Mapping[str, Any] | Sequence[Any], *, dims: tuple[int, i
             fig = plot_landscape(networks, fixed=now, **options)
             display(fig)
             plt.close(fig)
+        return fig
 
     for slider in sliders.values():
         slider.observe(redraw, names="value")
-    redraw()
+    first = redraw()
     box = widgets.VBox([widgets.HBox(list(sliders.values())), output])
-    if show:
-        display(box)
+    if show:  # the widget, and the first figure for a page without widgets (nbval, HTML)
+        text = f"Value landscape of {len(networks)} network(s); its sliders need widgets"
+        display(widget_bundle(box, figure_png(first), text), raw=True)
     return box
 
 

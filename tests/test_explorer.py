@@ -154,7 +154,92 @@ def test_headless_gives_a_static_figure_and_no_widget(monkeypatch):
     monkeypatch.setattr(ex, "Explorer", lambda *a, **k: built.append(a))
     figure = explore(scripted(), scripted(seed=1), titles=["a", "b"], show=False)
     assert isinstance(figure, matplotlib.figure.Figure) and built == []
-    assert len(figure.axes) == 2 * (ex.N_STRIP + 1)  # two strips of frames, two curves
+    # each record: a strip of frames, a strip of stacks, max Q against G_t, and A
+    assert len(figure.axes) == 2 * (2 * ex.N_STRIP + 2)
+
+
+def plain(record: EpisodeRecord) -> EpisodeRecord:
+    record.extras = {}
+    return record
+
+
+def axes_titled(figure, start: str) -> list:
+    return [ax for ax in figure.axes if ax.get_title().startswith(start)]
+
+
+def test_the_static_figure_of_a_plain_record_is_frames_and_curves():
+    record = plain(scripted(n_steps=11))
+    figure = ex.static_figure([record], ["plain"])
+    assert len(figure.axes) == ex.N_STRIP + 1
+    steps = np.linspace(0, 10, ex.N_STRIP).round().astype(int)
+    for ax, t in zip(figure.axes, steps):  # the strip: the frames of evenly spaced steps
+        assert ax.get_title() == f"t={t}: {record.action_names[record.actions[t]]}"
+        np.testing.assert_array_equal(ax.images[0].get_array(), record.frames[t])
+    (curves,) = axes_titled(figure, "plain: the gap")
+    lines = {line.get_label(): line.get_ydata() for line in curves.get_lines()}
+    assert sorted(lines) == ["G_t (return obtained)", "max_a Q(s_t, a)"]
+    np.testing.assert_allclose(lines["max_a Q(s_t, a)"], record.q_values.max(axis=1))
+    np.testing.assert_allclose(lines["G_t (return obtained)"], record.returns_to_go())
+
+
+def test_the_static_figure_shows_the_stack_the_network_sees():
+    record = scripted(n_steps=11)
+    del record.extras["V"], record.extras["A"]
+    figure = ex.static_figure([record], ["pixels"])
+    stacks = [ax for ax in figure.axes if ax.images and ax.images[0].get_array().ndim == 2]
+    steps = np.linspace(0, 10, ex.N_STRIP).round().astype(int)
+    assert len(stacks) == ex.N_STRIP
+    assert stacks[0].get_title() == "t=0: the stack it sees"
+    for ax, t in zip(stacks, steps):  # the k frames of step t, oldest first, side by side
+        shown = np.asarray(ax.images[0].get_array())
+        k, h, w = record.extras["stack"][t].shape
+        assert shown.shape == (h, k * w + 2 * (k - 1))
+        for j in range(k):
+            np.testing.assert_array_equal(shown[:, j * (w + 2): j * (w + 2) + w],
+                                          record.extras["stack"][t][j])
+    assert not axes_titled(figure, "pixels: the advantage")
+
+
+def test_the_static_figure_shows_the_dueling_streams():
+    record = scripted(n_steps=9)
+    del record.extras["stack"]
+    figure = ex.static_figure([record], ["dueling"])
+    assert len(figure.axes) == ex.N_STRIP + 2  # no stack row; A beside the curves
+    (curves,) = axes_titled(figure, "dueling: the gap")
+    v_line = [line for line in curves.get_lines() if line.get_label().startswith("V(s_t)")]
+    np.testing.assert_allclose(v_line[0].get_ydata(), record.extras["V"])
+    (advantage,) = axes_titled(figure, "dueling: the advantage stream")
+    lines = {line.get_label(): line.get_ydata() for line in advantage.get_lines()}
+    assert sorted(lines) == [f"A(s_t, {name})" for name in sorted(record.action_names)]
+    for a, name in enumerate(record.action_names):
+        np.testing.assert_allclose(lines[f"A(s_t, {name})"], record.extras["A"][:, a])
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_the_widget_is_displayed_with_a_png_of_the_static_figure(widgets):
+    import base64
+
+    from IPython.core.formatters import DisplayFormatter
+
+    explorer = explore(scripted(n_steps=7), plain(scripted(seed=1)), titles=["a", "b"],
+                       show=False)
+    data, _ = DisplayFormatter().format(explorer)  # what a kernel publishes for display()
+    assert data[WIDGET_VIEW]["model_id"] == explorer.box.model_id
+    png = base64.b64decode(data["image/png"])
+    assert png.startswith(b"\x89PNG") and png == explorer.png()
+    assert "Episode explorer" in data["text/plain"]
+    assert len(png) < 40_000  # small: a few frames and a curve per record
+
+
+def test_explore_displays_the_bundle(widgets, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    explorer = explore(plain(scripted()), show=True)
+    assert shown == [(explorer,)]
 
 
 def test_explore_needs_a_record_and_matching_titles():
@@ -168,3 +253,50 @@ def test_frame_stride_keeps_every_other_pixel():
     full, half = cartpole_record(max_steps=3), cartpole_record(max_steps=3, frame_stride=2)
     np.testing.assert_array_equal(half.frames, full.frames[:, ::2, ::2])
     assert half.frames.flags["C_CONTIGUOUS"]  # not a view that keeps the full frames alive
+
+
+NOTEBOOK = [
+    "import numpy as np\nimport torch\n\nfrom dqn_helpers.explorer import EpisodeRecord, explore\n"
+    "from dqn_helpers.landscape import landscape",
+    "rng = np.random.default_rng(0)\n"
+    "record = EpisodeRecord(frames=rng.integers(0, 255, (40, 20, 30, 3), np.uint8),\n"
+    "                       q_values=rng.normal(size=(40, 2)).astype(np.float32),\n"
+    "                       actions=rng.integers(2, size=40), explored=np.zeros(40, bool),\n"
+    "                       rewards=np.ones(40, np.float32), gamma=0.9)\n"
+    "explorer = explore(record, titles=['scripted'])",
+    "torch.manual_seed(0)\n"
+    "view = landscape([torch.nn.Linear(4, 2)], resolution=9)",
+]
+
+
+def test_a_page_without_widgets_shows_the_figures(tmp_path, monkeypatch):
+    """Executed by nbclient (a kernel, no front end) and exported to HTML by nbconvert without
+    the widget state, as JupyterLab saves a notebook by default: the page shows each view as
+    its PNG (so would GitHub's viewer), never its one line of text."""
+    import base64
+    import re
+    from pathlib import Path
+
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbconvert")
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", root)  # the kernel imports this checkout's dqn_helpers
+    monkeypatch.delenv("DQN_LABS_HEADLESS", raising=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb.metadata.pop("widgets", None)  # nbclient keeps the state; JupyterLab's default does not
+    pngs = []
+    for cell in nb.cells[1:]:
+        assert [o.output_type for o in cell.outputs] == ["display_data"], cell.outputs
+        data = cell.outputs[0].data
+        assert WIDGET_VIEW in data and "image/png" in data  # the widget and its picture
+        assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+        pngs.append(data["image/png"])
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    for png in pngs:
+        assert re.search(f'<img [^>]*src="data:image/png;base64,{re.escape(png)}"', html)
+    assert "VBox(children" not in html and "Episode explorer:" not in html

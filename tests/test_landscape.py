@@ -99,3 +99,19 @@ def test_widgets_redraw_and_train_when_driven(net, monkeypatch):
     button.click()
     assert calls == [0.3] and list(knob.runs) == [0.3] and not button.disabled
     assert status.value.startswith("done")
+
+
+def test_the_widget_is_displayed_with_a_png_of_its_first_figure(net, monkeypatch):
+    import base64
+
+    import IPython.display
+
+    monkeypatch.setattr(ls, "widgets_available", lambda: True)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append((a, k)))
+    box = ls.landscape({"before": net, "after": net}, resolution=5, show=True)
+    bundle, options = shown[-1][0][0], shown[-1][1]
+    assert options == {"raw": True}
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert bundle["text/plain"].startswith("Value landscape of 2 network(s)")
