@@ -1,0 +1,80 @@
+"""Run independent jobs one per core, or on a Dask cluster (lab 03's ``run_seeds``, the benchmarks).
+
+``run_all`` hands its jobs to `joblib <https://joblib.readthedocs.io>`_: by default its loky
+backend, one worker process per core. Code that calls it runs unchanged on a Dask cluster
+inside ``joblib.parallel_config(backend="dask")`` with a ``distributed.Client`` open (a laptop's
+``LocalCluster``, a ``dask-scheduler`` with ``dask-worker``s, dask-jobqueue's ``SLURMCluster``):
+the jobs then go to the cluster's workers. Both send functions with cloudpickle, so functions
+and dataclasses defined in a notebook (or a script's ``__main__``) work; the workers need this
+package installed (``pip install -e .``).
+
+Each job runs with torch on one thread (one process per core, one thread each: small networks
+train fastest so, and the result of a seed does not depend on where it ran). ``n_jobs=1`` runs
+the jobs here, one after another, with the same single thread, so it gives the same results.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Sequence
+
+
+class JobFailed(RuntimeError):
+    """A job raised: the message names the job (``variant 'Double', seed 2``) and the error."""
+
+
+def default_n_jobs(jobs: int) -> int:
+    """One process per core of the active joblib backend (the workers' cores on a Dask
+    cluster), but no more than ``jobs``."""
+    import joblib
+
+    return max(1, min(jobs, joblib.effective_n_jobs(-1)))
+
+
+def _call(fn: Callable, args: tuple, label: str, torch_threads: int | None) -> Any:
+    """``fn(*args)`` with torch on ``torch_threads`` threads; an error names ``label``."""
+    threads = None
+    if torch_threads is not None:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(torch_threads)
+    try:
+        return fn(*args)
+    except Exception as error:
+        raise JobFailed(f"{label} failed: {type(error).__name__}: {error}") from error
+    finally:
+        if threads is not None:
+            torch.set_num_threads(threads)
+
+
+def _indexed(i: int, fn: Callable, args: tuple, label: str, torch_threads: int | None):
+    return i, _call(fn, args, label, torch_threads)
+
+
+def run_all(fn: Callable, jobs: Sequence[tuple], labels: Sequence[str] | None = None,
+            n_jobs: int | None = None, torch_threads: int | None = 1
+            ) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, fn(*jobs[i]))`` for every job, in the order they finish.
+
+    Args:
+        fn: a picklable function (cloudpickle: a notebook's own functions are fine).
+        jobs: the arguments of each call.
+        labels: how an error names each job (default ``job i``); a failed job raises
+            ``JobFailed`` with its label.
+        n_jobs: processes; ``None``: one per core (see ``default_n_jobs``); ``1``: here, one
+            job after another.
+        torch_threads: torch's threads during each job (``None``: leave them as they are).
+    """
+    labels = list(labels) if labels is not None else [f"job {i}" for i in range(len(jobs))]
+    if len(labels) != len(jobs):
+        raise ValueError(f"{len(jobs)} jobs but {len(labels)} labels")
+    n_jobs = default_n_jobs(len(jobs)) if n_jobs is None else n_jobs
+    if n_jobs == 1 or len(jobs) <= 1:
+        for i, args in enumerate(jobs):
+            yield i, _call(fn, args, labels[i], torch_threads)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    yield from parallel(delayed(_indexed)(i, fn, args, labels[i], torch_threads)
+                        for i, args in enumerate(jobs))

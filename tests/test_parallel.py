@@ -1,0 +1,153 @@
+"""Runs one per core and on a Dask cluster: the same seed gives the same result wherever it ran.
+
+``compare.run_seeds`` (and the benchmarks) hand their runs to ``dqn_helpers.parallel``, which
+uses joblib: loky processes here, a Dask cluster inside ``parallel_config(backend="dask")``.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from dqn_helpers import compare, parallel
+from dqn_helpers.notebook import load_definitions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class FakeConfig:
+    seed: int = 0
+    slope: float = 1.0
+
+
+def torch_train(cfg):
+    """A cheap 'run' that uses torch's random stream and reports torch's thread count."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    x = np.cumsum(np.random.default_rng(cfg.seed).integers(50, 150, size=30))
+    return x, cfg.slope * x + torch.rand(30).numpy() + 1000 * torch.get_num_threads()
+
+
+def failing_train(cfg):
+    if cfg.seed == 1 and cfg.slope == 2.0:
+        raise ValueError("the replay memory is empty")
+    return torch_train(cfg)
+
+
+def assert_same(results, expected):
+    assert list(results) == list(expected)
+    for name in expected:
+        assert len(results[name]) == len(expected[name])
+        for (x, y), (x0, y0) in zip(results[name], expected[name]):
+            np.testing.assert_array_equal(x, x0)
+            np.testing.assert_array_equal(y, y0)
+
+
+VARIANTS = {"a": FakeConfig(slope=1.0), "b": FakeConfig(slope=2.0)}
+
+
+def test_runs_in_processes_equal_runs_here_in_seed_order_on_one_thread():
+    here = compare.run_seeds(torch_train, VARIANTS, seeds=[3, 1, 2], progress=False, n_jobs=1)
+    there = compare.run_seeds(torch_train, VARIANTS, seeds=[3, 1, 2], progress=False, n_jobs=2)
+    assert_same(there, here)
+    x, y = there["b"][0]  # variant b, seed 3, on one torch thread
+    assert np.all((y - 2.0 * x >= 1000) & (y - 2.0 * x < 1001))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_an_error_in_a_run_names_its_variant_and_seed(n_jobs):
+    with pytest.raises(parallel.JobFailed, match=r"variant 'b', seed 1 failed: ValueError: the "
+                                                 r"replay memory is empty"):
+        compare.run_seeds(failing_train, VARIANTS, seeds=[0, 1], progress=False, n_jobs=n_jobs)
+
+
+def test_run_each_returns_anything_picklable_in_order():
+    def record(cfg):  # a closure, as lab 06's compare_variants passes
+        return {"seed": cfg.seed, "slope": cfg.slope}
+
+    results = compare.run_each(record, VARIANTS, seeds=[2, 0], progress=False, n_jobs=2)
+    assert results == {"a": [{"seed": 2, "slope": 1.0}, {"seed": 0, "slope": 1.0}],
+                       "b": [{"seed": 2, "slope": 2.0}, {"seed": 0, "slope": 2.0}]}
+
+
+def test_default_n_jobs_is_one_per_core_capped_by_the_runs(monkeypatch):
+    import joblib
+
+    monkeypatch.setattr(joblib, "effective_n_jobs", lambda n_jobs=-1: 8)
+    assert parallel.default_n_jobs(3) == 3
+    assert parallel.default_n_jobs(20) == 8
+
+
+def lab02_configs(steps=400):
+    """Lab 02's solution notebook's definitions, and two variants of its Config, tiny."""
+    ns = load_definitions(ROOT / "solutions" / "02_dqn_cartpole.ipynb")
+    base = replace(ns["Config"](), total_steps=steps, learning_starts=100,
+                   eval_every=10 * steps)  # no evaluation: a cheap run
+    return ns, {"tau 0.01": base, "tau 0.1": replace(base, tau=0.1)}
+
+
+def lab02_curve(ns):
+    train = ns["train"]  # defined by exec, as a notebook's function is: sent by value
+
+    def episode_curve(cfg):
+        net, res = train(cfg, show=False)
+        weights = sum(float(p.detach().sum()) for p in net.parameters())
+        return res["episode_ends"], res["episode_returns"] + weights  # the same to the bit
+    return episode_curve
+
+
+def test_lab02_trains_the_same_curves_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    ns, configs = lab02_configs()
+    here = compare.run_seeds(lab02_curve(ns), configs, seeds=[0, 1], progress=False, n_jobs=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, joblib.parallel_config(backend="dask"):
+        assert parallel.default_n_jobs(4) == 2  # the cluster's cores, not this machine's
+        there = compare.run_seeds(lab02_curve(ns), configs, seeds=[0, 1], progress=False)
+        where = compare.run_each(lambda cfg: distributed.get_worker().address, configs,
+                                 seeds=[0, 1], progress=False)
+        workers = set(client.scheduler_info()["workers"])
+    assert {address for runs in where.values() for address in runs} <= workers
+    assert_same(there, here)
+
+
+NOTEBOOK_CELLS = ['''
+from dataclasses import dataclass
+import numpy as np
+from dqn_helpers.compare import run_seeds
+
+@dataclass
+class Config:
+    seed: int = 0
+    lr: float = 0.1
+
+def train(cfg):
+    import torch
+    torch.manual_seed(cfg.seed)
+    x = np.arange(1, 21) * 10
+    return x, cfg.lr * x + torch.randn(20).numpy() + 1000 * torch.get_num_threads()
+''', '''
+configs = {"slow": Config(lr=0.1), "fast": Config(lr=1.0)}
+here = run_seeds(train, configs, seeds=range(3), n_jobs=1, progress=False)
+there = run_seeds(train, configs, seeds=range(3), n_jobs=2)
+for name in configs:
+    for (x, y), (x0, y0) in zip(there[name], here[name]):
+        assert (x == x0).all() and (y == y0).all()
+print("same curves", len(there["fast"]))
+''']
+
+
+def test_a_notebooks_own_function_and_dataclass_run_in_processes(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "same curves 3" in printed
