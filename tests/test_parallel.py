@@ -4,6 +4,7 @@
 uses joblib: loky processes here, a Dask cluster inside ``parallel_config(backend="dask")``.
 """
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -75,12 +76,15 @@ def test_run_each_returns_anything_picklable_in_order():
                        "b": [{"seed": 2, "slope": 2.0}, {"seed": 0, "slope": 2.0}]}
 
 
-def test_default_n_jobs_is_one_per_core_capped_by_the_runs(monkeypatch):
+def test_default_n_jobs_is_one_per_core_or_as_configured_capped_by_the_runs(monkeypatch):
     import joblib
 
-    monkeypatch.setattr(joblib, "effective_n_jobs", lambda n_jobs=-1: 8)
-    assert parallel.default_n_jobs(3) == 3
-    assert parallel.default_n_jobs(20) == 8
+    assert parallel.default_n_jobs(1000) == joblib.cpu_count()
+    with joblib.parallel_config(n_jobs=3):  # how the benchmarks' --jobs reaches a notebook's code
+        assert parallel.default_n_jobs(1000) == 3
+        assert parallel.default_n_jobs(2) == 2
+    with joblib.parallel_config(n_jobs=1):
+        assert parallel.default_n_jobs(1000) == 1
 
 
 def lab02_configs(steps=400):
@@ -151,3 +155,27 @@ def test_a_notebooks_own_function_and_dataclass_run_in_processes(tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert "same curves 3" in printed
+
+
+def load_benchmark(name):
+    """benchmarks/NAME.py as a module (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lab06_benchmark_gives_the_same_runs_with_jobs_2_as_with_jobs_1(tmp_path, capsys):
+    improvements = load_benchmark("improvements")
+    records = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        assert improvements.main(["--seeds", "0", "1", "--steps", "1200", "--eval-every", "0",
+                                  "--jobs", str(jobs), "--out", str(out)]) == 0
+        records[jobs] = [{k: v for k, v in r.items() if k != "wall_seconds"}
+                         for r in json.loads((out / "records.json").read_text())["records"]]
+    assert len(records[1]) == 10  # 5 variants x 2 seeds, 200 gradient steps each
+    assert records[2] == records[1]
+    assert "| all three | 0/2 |" in capsys.readouterr().out
