@@ -1,16 +1,18 @@
-"""Run independent jobs one per core, or on a Dask cluster (lab 03's ``run_seeds``, the benchmarks).
+"""Run independent jobs one per core, or on a Dask cluster (``compare.run_seeds``, the benchmarks).
 
 ``run_all`` hands its jobs to `joblib <https://joblib.readthedocs.io>`_: by default its loky
 backend, one worker process per core. Code that calls it runs unchanged on a Dask cluster
 inside ``joblib.parallel_config(backend="dask")`` with a ``distributed.Client`` open (a laptop's
-``LocalCluster``, a ``dask-scheduler`` with ``dask-worker``s, dask-jobqueue's ``SLURMCluster``):
+``LocalCluster``, a ``dask scheduler`` with ``dask worker``s, dask-jobqueue's ``SLURMCluster``):
 the jobs then go to the cluster's workers. Both send functions with cloudpickle, so functions
 and dataclasses defined in a notebook (or a script's ``__main__``) work; the workers need this
 package installed (``pip install -e .``).
 
 Each job runs with torch on one thread (one process per core, one thread each: small networks
 train fastest so, and the result of a seed does not depend on where it ran). ``n_jobs=1`` runs
-the jobs here, one after another, with the same single thread, so it gives the same results.
+the jobs here, one after another, with the same single thread, so it gives the same results
+(as does a single job). The grader runs its jobs as threads (``backend="threading"``): each
+only waits on a sandboxed process of its own.
 """
 
 from __future__ import annotations
