@@ -21,10 +21,6 @@ import contextlib
 from typing import Any, Callable, Iterator, Sequence
 
 
-class JobFailed(RuntimeError):
-    """A job raised: the message names the job (``variant 'Double', seed 2``) and the error."""
-
-
 def default_n_jobs(jobs: int) -> int:
     """How many of ``jobs`` run at once by default: the ``n_jobs`` of an enclosing
     ``joblib.parallel_config(n_jobs=...)`` if there is one, else one per core of the active
@@ -46,8 +42,10 @@ def _call(fn: Callable, args: tuple, label: str, torch_threads: int | None) -> A
         torch.set_num_threads(torch_threads)
     try:
         return fn(*args)
-    except Exception as error:
-        raise JobFailed(f"{label} failed: {type(error).__name__}: {error}") from error
+    except Exception as error:  # the same error (a student's NotImplementedError stays one),
+        if hasattr(error, "add_note"):  # its traceback naming the job (Python 3.11 and up)
+            error.add_note(f"(in {label})")
+        raise
     finally:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -65,8 +63,8 @@ def run_all(fn: Callable, jobs: Sequence[tuple], labels: Sequence[str] | None = 
     Args:
         fn: a picklable function (cloudpickle: a notebook's own functions are fine).
         jobs: the arguments of each call.
-        labels: how an error names each job (default ``job i``); a failed job raises
-            ``JobFailed`` with its label.
+        labels: how an error names each job (default ``job i``): a failed job's error is
+            raised here, with a note ``(in LABEL)`` shown under its message.
         n_jobs: processes; ``None``: ``default_n_jobs`` (one per core); ``1``: here, one job
             after another.
         torch_threads: torch's threads during each job (``None``: leave them as they are).
