@@ -10,6 +10,11 @@ greedy evaluation (10 screening episodes, then 100 if those reach the threshold,
 the same ``dqn_helpers`` code), stopping at the first 100-episode mean at or above the threshold.
 The final score of both is the mean of 100 fresh greedy episodes (seeds from 1,000,000).
 Wall time counts training and its periodic evaluations only, for both.
+
+The runs (each agent on each seed) go one per core (``--jobs N``: N at a time; ``--jobs 1``:
+one after another, here), or to a Dask cluster with ``--dask ADDRESS``. A run's steps to solve
+and final scores are the same whatever ``--jobs`` (each run is deterministic for its seed, on
+one torch thread); its seconds depend on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dqn_helpers import evaluate
+from dqn_helpers import evaluate, parallel
 from dqn_helpers.evaluation import solved
 from dqn_helpers.metrics import read_metrics, write_metrics
 from dqn_helpers.run import run
@@ -103,6 +108,33 @@ def run_sb3(lab: str, seed: int, out: Path) -> dict:
                          hyperparameters=repr(spec["sb3"]))
 
 
+RUNNERS = {"ours": run_ours, "stable-baselines3": run_sb3}
+
+
+def run_one(lab: str, agent: str, seed: int, out: Path) -> dict:
+    return RUNNERS[agent](lab, seed, out)
+
+
+def run_all(lab: str, seeds: list[int], agents: list[str], out: Path, reuse: bool = False,
+            jobs: int | None = None, dask: str | None = None) -> dict[str, dict[int, dict]]:
+    """``{agent: {seed: metrics}}``: every agent on every seed, ``jobs`` runs at a time."""
+    results: dict[str, dict[int, dict]] = {agent: {} for agent in agents}
+    todo = []
+    for seed in seeds:
+        for agent in agents:
+            folder = out / lab / f"{agent}-seed{seed}"
+            if reuse and (folder / "metrics.json").exists():
+                results[agent][seed] = read_metrics(folder)
+            else:
+                todo.append((lab, agent, seed, folder))
+    with parallel.configured(jobs, dask):
+        for i, metrics in parallel.run_all(run_one, todo, [f"{a} seed {s}" for _, a, s, _ in todo]):
+            _, agent, seed, _ = todo[i]
+            results[agent][seed] = metrics
+            print(f"{agent} seed {seed}: {metrics}", file=sys.stderr, flush=True)
+    return {agent: dict(sorted(by_seed.items())) for agent, by_seed in results.items()}
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -159,17 +191,10 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="read a run's metrics.json from OUT/LAB/AGENT-seedS when it exists "
                              "instead of training again (to combine runs made separately)")
+    parallel.add_arguments(parser)
     args = parser.parse_args(argv)
-    runners = {"ours": run_ours, "stable-baselines3": run_sb3}
-    results: dict[str, dict[int, dict]] = {agent: {} for agent in args.agents}
-    for seed in args.seeds:
-        for agent in args.agents:
-            out = args.out / args.lab / f"{agent}-seed{seed}"
-            if args.reuse and (out / "metrics.json").exists():
-                results[agent][seed] = read_metrics(out)
-            else:
-                results[agent][seed] = runners[agent](args.lab, seed, out)
-            print(f"{agent} seed {seed}: {results[agent][seed]}", file=sys.stderr, flush=True)
+    results = run_all(args.lab, args.seeds, args.agents, args.out, args.reuse, args.jobs,
+                      args.dask)
     report = table(args.lab, results) + f"\n\nMachine: {machine()}.\n"
     print(report)
     (args.out / f"lab{args.lab}.md").write_text(report)

@@ -5,9 +5,11 @@
 It runs the comparison that lab 06's solution notebook runs at a small size (section 9), with
 the notebook's own code: ``compare_variants`` and ``summarize``, loaded from
 ``solutions/06_dqn_improvements.ipynb`` (its definitions only; nothing else of the notebook
-runs). One seed at a time, every variant on that seed; each seed's records are appended to
-``OUT/records.json`` as soon as it finishes, so an interrupted benchmark keeps what it did and
-``--reuse`` skips the seeds already there. It prints a markdown table per variant (seeds solved,
+runs). The runs go one per core (``--jobs N``: N at a time; ``--jobs 1``: one after another,
+here), or to a Dask cluster with ``--dask ADDRESS``; each run's figures other than its seconds
+are the same whatever ``--jobs`` (each run is deterministic for its seed, on one torch thread).
+The records are written to ``OUT/records.json`` when the runs end; ``--reuse`` keeps the seeds
+already there and runs only the others. It prints a markdown table per variant (seeds solved,
 median steps to solve, mean return over training, final greedy mean, overestimation gap, train
 seconds) and one row per run.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from dqn_helpers import parallel
 from dqn_helpers.compare import markdown_table
 from dqn_helpers.notebook import load_definitions
 
@@ -61,6 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bench06"))
     parser.add_argument("--reuse", action="store_true",
                         help="keep the seeds already in OUT/records.json, run only the others")
+    parallel.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.steps <= 0 or args.eval_every < 0:
         parser.error("--steps must be positive and --eval-every at least 0")
@@ -70,18 +74,17 @@ def main(argv=None) -> int:
     path = args.out / "records.json"
     records = json.loads(path.read_text())["records"] if args.reuse and path.exists() else []
     records = [r for r in records if r["seed"] in args.seeds]
-    done = {r["seed"] for r in records}
+    todo = [seed for seed in args.seeds if seed not in {r["seed"] for r in records}]
     base = replace(ns["Config"](), total_steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
-    for seed in args.seeds:
-        if seed in done:
-            continue
+    if todo:
         start = time.perf_counter()
-        _, new = ns["compare_variants"](base, [seed], args.eval_every)
+        with parallel.configured(args.jobs, args.dask):
+            _, new = ns["compare_variants"](base, todo, args.eval_every)
         records += [{k: v for k, v in r.items() if k != "gap_curve"} for r in new]
         path.write_text(json.dumps({"steps": args.steps, "eval_every": args.eval_every,
                                     "records": records}, indent=1))
-        print(f"seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        print(f"seeds {todo}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     print(f"Lab 06, CartPole-v1: {len(args.seeds)} seeds x {len(ns['VARIANTS'])} variants, "
           f"{args.steps:,} env steps each, greedy evaluation every {args.eval_every:,} steps.\n")
     print(markdown_table(ns["summarize"](records)))

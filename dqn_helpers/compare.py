@@ -1,7 +1,8 @@
 """Compare variants of an agent fairly, over several seeds (introduced in lab 03, reused in lab 06).
 
 One run of one seed says little: two seeds of the same agent can differ more than two agents.
-``run_seeds`` trains every variant on the same seeds and collects one learning curve per run;
+``run_seeds`` trains every variant on the same seeds, one run per core (or on a Dask cluster),
+and collects one learning curve per run;
 ``plot_mean_spread`` puts each run on a common grid of env steps and draws, per variant, the
 mean over seeds with a shaded spread (min to max, or +- one standard deviation).
 
@@ -33,18 +34,26 @@ def as_curve(x: Sequence[float], y: Sequence[float]) -> Curve:
     return x, y
 
 
-def run_seeds(train_fn: Callable[[Any], Curve], configs: Mapping[str, Any],
-              seeds: Sequence[int], progress: bool = True) -> dict[str, list[Curve]]:
-    """Train every variant on every seed; return ``{variant: [curve of each seed]}``.
+def run_each(train_fn: Callable[[Any], Any], configs: Mapping[str, Any], seeds: Sequence[int],
+             progress: bool = True, n_jobs: int | None = None) -> dict[str, list[Any]]:
+    """Train every variant on every seed; return ``{variant: [what train_fn returned, per seed]}``.
+
+    The runs go one per core (``dqn_helpers.parallel``: joblib's processes, torch on one
+    thread each); inside ``joblib.parallel_config(backend="dask")`` they go to a Dask cluster.
+    A seed gives the same result wherever it ran. Results come back in the order of
+    ``configs`` and ``seeds``, whatever order the runs finish in.
 
     Args:
-        train_fn: trains one run from a config and returns its curve ``(x, y)``.
+        train_fn: trains one run from a config; what it returns must be picklable.
         configs: ``{variant name: config}``; each config is a dataclass with a ``seed`` field,
             which is replaced by each seed in turn (everything else stays as given).
         seeds: the seeds, the same for every variant (a fair comparison).
-        progress: show a progress bar over the runs.
+        progress: show a progress bar over the runs (it moves as each run finishes).
+        n_jobs: runs at once; ``None``: one per core; ``1``: in this process, one at a time.
     """
     from tqdm.auto import tqdm
+
+    from dqn_helpers.parallel import run_all
 
     if not configs:
         raise ValueError("configs is empty: give at least one {name: config}")
@@ -55,17 +64,44 @@ def run_seeds(train_fn: Callable[[Any], Curve], configs: Mapping[str, Any],
                                                                dataclasses.fields(cfg)}:
             raise TypeError(f"config {name!r} must be a dataclass with a seed field, "
                             f"got {type(cfg).__name__}")
-    results: dict[str, list[Curve]] = {name: [] for name in configs}
-    bar = tqdm(total=len(configs) * len(seeds), desc="runs", disable=not progress)
+    # seed-major: the first runs to finish cover every variant
+    runs = [(name, seed) for seed in seeds for name in configs]
+    jobs = [(dataclasses.replace(configs[name], seed=seed),) for name, seed in runs]
+    labels = [f"variant {name!r}, seed {seed}" for name, seed in runs]
+    done: dict[int, Any] = {}
+    bar = tqdm(total=len(runs), desc="runs", disable=not progress)
     try:
-        for seed in seeds:  # seed-major: a stopped comparison still has every variant
-            for name, cfg in configs.items():
-                bar.set_postfix_str(f"{name}, seed {seed}")
-                results[name].append(as_curve(*train_fn(dataclasses.replace(cfg, seed=seed))))
-                bar.update()
+        for i, result in run_all(train_fn, jobs, labels, n_jobs=n_jobs):
+            done[i] = result
+            bar.set_postfix_str(f"{runs[i][0]}, seed {runs[i][1]} done")
+            bar.update()
     finally:
         bar.close()
+    results: dict[str, list[Any]] = {name: [] for name in configs}
+    for i, (name, _) in enumerate(runs):  # each variant's runs in the order of seeds
+        results[name].append(done[i])
     return results
+
+
+def run_seeds(train_fn: Callable[[Any], Curve], configs: Mapping[str, Any],
+              seeds: Sequence[int], progress: bool = True, n_jobs: int | None = None
+              ) -> dict[str, list[Curve]]:
+    """Train every variant on every seed; return ``{variant: [curve of each seed]}``.
+
+    ``train_fn`` returns a run's curve ``(x, y)``; the rest is ``run_each``'s: one run per
+    core by default (``n_jobs=1``: one at a time, here), or on a Dask cluster inside
+    ``joblib.parallel_config(backend="dask")``.
+    """
+    results = run_each(train_fn, configs, seeds, progress=progress, n_jobs=n_jobs)
+    curves: dict[str, list[Curve]] = {}
+    for name, runs in results.items():
+        curves[name] = []
+        for seed, curve in zip(seeds, runs):
+            try:
+                curves[name].append(as_curve(*curve))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"variant {name!r}, seed {seed}: {error}") from error
+    return curves
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:

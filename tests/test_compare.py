@@ -28,11 +28,11 @@ def test_run_seeds_trains_each_variant_on_the_same_seeds():
     seen = []
 
     def train(cfg):
-        seen.append((cfg.slope, cfg.seed))
+        seen.append((cfg.slope, cfg.seed))  # a side effect: only seen here, with n_jobs=1
         return fake_train(cfg)
 
     results = compare.run_seeds(train, {"a": FakeConfig(slope=1.0), "b": FakeConfig(slope=2.0)},
-                                seeds=[3, 5], progress=False)
+                                seeds=[3, 5], progress=False, n_jobs=1)
     assert list(results) == ["a", "b"]
     assert sorted(seen) == [(1.0, 3), (1.0, 5), (2.0, 3), (2.0, 5)]
     assert [len(curves) for curves in results.values()] == [2, 2]
@@ -84,7 +84,7 @@ def test_mean_and_spread():
 def test_plot_mean_spread_draws_a_line_and_a_band_per_variant():
     results = compare.run_seeds(fake_train, {"a": FakeConfig(slope=1.0),
                                              "b": FakeConfig(slope=0.5)},
-                                seeds=[0, 1, 2], progress=False)
+                                seeds=[0, 1, 2], progress=False, n_jobs=1)
     ax = compare.plot_mean_spread(results, window=5, spread="minmax", solved_at=200.0)
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["a (3 seeds)", "b (3 seeds)", "solved (200)"]

@@ -156,6 +156,26 @@ def test_grading_again_with_one_job_gives_the_same_results(graded):
     assert all(second[("01_unstamped", e)]["status"] == "passed" for e in exercises_of("01"))
 
 
+def test_grading_on_a_dask_cluster_gives_the_same_results(graded):
+    """--dask: each submission is graded by a cluster worker process (trusted side and sandbox
+    there), with the same grades as here."""
+    distributed = pytest.importorskip("distributed")
+    tmp, rows = graded["tmp"], graded["rows"]
+    names = ["00_solution", "00_hardcoded", "01_killed", "01_mistake_1.1"]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        result = run_grader(*[graded["paths"][n] for n in names], "--out", tmp / "dask",
+                            "--dask", cluster.scheduler_address, *LIMITS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "with 2 job(s)" in result.stdout  # the cluster's threads
+    second = read_rows(tmp / "dask")
+    for name in names:
+        for exercise in exercises_of(name[:2]):
+            first, other = rows[(name, exercise)], second[(name, exercise)]
+            assert (first["status"], first["points"], first["feedback"]) == \
+                (other["status"], other["points"], other["feedback"])
+
+
 # --- fast checks, in this process ---------------------------------------------------------
 
 def test_a_hard_coded_answer_passes_the_visible_check_but_not_the_hidden_one():

@@ -18,6 +18,12 @@ out of memory costs the exercise it hits; a fresh process grades the rest. That 
 reports raw results; this one (``grading.trusted``) computes the solution's results itself,
 compares, and alone decides the points. The submitted files are only read.
 
+``--jobs N`` grades N submissions at once, each by a thread of this process that drives its
+own sandboxed worker (joblib's threading backend). ``--dask ADDRESS`` grades them on a Dask
+cluster instead: each submission goes to a cluster worker process, which runs this same
+trusted side (it rebuilds each lab's reference from the solution notebook's text) and its own
+sandboxed workers; the cluster's machines must be trusted ones, graded as root for the sandbox.
+
 The exit status is 0 whatever the students scored, and 2 when the grader itself could not do
 something (a path that does not exist, a file that is not a notebook, an unknown lab), after
 grading everything else.
@@ -26,19 +32,22 @@ grading everything else.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import csv
 import json
 import os
 import queue
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -523,6 +532,83 @@ def grade_submission(sub: Submission, cfg: Config, servers: _Servers) -> Graded:
     return Graded(sub, rows, protections, time.monotonic() - started, problem)
 
 
+def grade_all(submissions: list[Submission], cfg: Config, servers: _Servers,
+              jobs: int) -> list[Graded]:
+    """Grade the submissions here, ``jobs`` at a time (threads: each waits on its worker)."""
+    from dqn_helpers.parallel import run_all
+
+    return [g for _, g in run_all(grade_submission, [(s, cfg, servers) for s in submissions],
+                                  [str(s.path) for s in submissions], n_jobs=jobs,
+                                  torch_threads=None, backend="threading")]
+
+
+# In a Dask worker process: per grader run, its Config, its servers and its scratch folder.
+_HERE: dict[str, tuple[Config, _Servers, Path]] = {}
+_HERE_LOCK = threading.Lock()
+
+
+def _close_here(run: str) -> None:
+    """Stop this process's servers of grader run ``run`` and remove its folder."""
+    with _HERE_LOCK:
+        state = _HERE.pop(run, None)
+    if state is not None:
+        state[1].close()
+        shutil.rmtree(state[2], ignore_errors=True)
+
+
+def _grade_here(sub: Submission, cfg: Config, solution: tuple[str, str], run: str) -> Graded:
+    """``grade_submission`` in a cluster's worker process, a trusted machine: the lab's
+    reference is rebuilt here from the solution's text (``solution``: its file name and text),
+    and this process starts its own sandboxed servers, one per thread, on its first submission
+    of grader run ``run``."""
+    from dqn_helpers.grading.trusted import Reference
+
+    with _HERE_LOCK:
+        if run not in _HERE:
+            home = Path(tempfile.mkdtemp(prefix="dqn-grade-cluster-"))
+            here = replace(cfg, python=sys.executable, references={}, cases={})
+            try:
+                from distributed import get_worker
+
+                threads = get_worker().state.nthreads
+            except (ImportError, ValueError, AttributeError):
+                threads = 1
+            _HERE[run] = (here, _Servers(here, home, max(1, threads)), home)
+            atexit.register(_close_here, run)
+        here, servers, home = _HERE[run]
+        lab = sub.lab.lab
+        if lab not in here.references:
+            path = home / "solutions" / solution[0]
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(solution[1], encoding="utf-8")
+            here.references[lab] = Reference(path)
+            here.cases[lab] = here.references[lab].write_cases(home / f"cases-{lab}.json")
+    return grade_submission(sub, here, servers)
+
+
+def grade_on_cluster(submissions: list[Submission], cfg: Config, address: str
+                     ) -> tuple[list[Graded], int]:
+    """Grade the submissions on the Dask cluster whose scheduler is at ``address``; returns
+    the grades and the cluster's threads (the submissions graded at once)."""
+    import joblib
+    from distributed import Client
+
+    from dqn_helpers.parallel import run_all
+
+    solutions = {s.lab.lab: (s.lab.solution.name, s.lab.solution.read_text(encoding="utf-8"))
+                 for s in submissions}
+    run = uuid.uuid4().hex
+    plain = replace(cfg, references={}, cases={})  # the workers make their own
+    with Client(address) as client, joblib.parallel_config(backend="dask"):
+        try:
+            graded = [g for _, g in run_all(
+                _grade_here, [(s, plain, solutions[s.lab.lab], run) for s in submissions],
+                [str(s.path) for s in submissions], torch_threads=None)]
+        finally:
+            client.run(_close_here, run)
+        return graded, sum(client.nthreads().values())
+
+
 # --- reports -----------------------------------------------------------------------------
 
 def _num(x: float) -> str:
@@ -631,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write grades.csv and feedback/")
     parser.add_argument("--lab", help="the lab, e.g. 01 (default: each notebook's stamp)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="grade on the Dask cluster whose scheduler is at ADDRESS "
+                             "(tcp://host:8786): trusted machines, as root (README)")
     default_solutions = (Path("solutions") if Path("solutions").is_dir()
                          else PACKAGE_ROOT / "solutions")
     parser.add_argument("--solutions", type=Path, default=default_solutions,
@@ -654,17 +743,20 @@ def main(argv: list[str] | None = None) -> int:
         lab = f"{int(args.lab):02d}"
     submissions = collect(args.submissions, lab, args.solutions.resolve(), problems)
     graded: list[Graded] = []
+    jobs = max(1, args.jobs)
     if submissions:
         cfg = Config(args.solutions.resolve(), args.timeout_exercise, args.timeout_submission,
                      memory_mb=args.memory_mb, sandbox=args.sandbox)
         jobs = max(1, min(args.jobs, len(submissions)))
         with tempfile.TemporaryDirectory(prefix="dqn-grade-servers-") as home:
-            servers = _Servers(cfg, Path(home), jobs)  # they start while the references load
-            try:
+            # here too on a cluster: a lab whose scenarios fail on its solution is not sent
+            servers = _Servers(cfg, Path(home), 0 if args.dask else jobs)  # start while the
+            try:                                                          # references load
                 submissions = _references(submissions, cfg, Path(home), problems)
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    graded = list(pool.map(lambda s: grade_submission(s, cfg, servers),
-                                           submissions))
+                if args.dask:
+                    graded, jobs = grade_on_cluster(submissions, cfg, args.dask)
+                else:
+                    graded = grade_all(submissions, cfg, servers, jobs)
             finally:
                 servers.close()
     graded.sort(key=lambda g: g.submission.name)
@@ -675,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     for g in graded:
         (args.out / "feedback" / feedback_name(g.submission.name)).write_text(
             feedback_markdown(g), encoding="utf-8")
-    print(summary(graded, time.monotonic() - started, max(1, args.jobs)))
+    print(summary(graded, time.monotonic() - started, jobs))
     print(f"\nWrote {args.out / 'grades.csv'} and {len(graded)} feedback file(s) in "
           f"{args.out / 'feedback'}.")
     if problems:
