@@ -10,7 +10,7 @@ the labs' full-size figures come from the benchmark (benchmarks/benchmark.py).
 import ast
 
 CI_PARAMETERS: dict[str, dict] = {
-    # Lab 03 at full size takes about 10 minutes here (training 2-3, the comparison 5-6).
+    # Lab 03 at full size takes 5 to 7 minutes here (training 2-4, the comparison about 3 on two cores).
     "03": {"TOTAL_STEPS": 5_000, "COMPARE_SEEDS": 2, "COMPARE_STEPS": 5_000},
     # Lab 04 at full size trains for up to 10 minutes (pixels: a CNN, a frame rendered per step).
     "04": {"TOTAL_STEPS": 3_000},
