@@ -170,20 +170,29 @@ class TrainingLog:
 
         if self.solved_at is None:
             raise ValueError("TrainingLog(solved_at=...) is needed to evaluate")
-        is_solved, mean = solved(q_network, env_id, self.solved_at,
-                                 seed=10_000 + 1_000 * (len(self.evals) + 1), episodes=episodes)
-        self.evals.append((self.env_steps, mean))
-        if self.tracker:
-            self.tracker.scalar("eval/mean_return", mean, self.env_steps)
-        if self.show:
-            self.plot.add_eval(mean)
-        if self.headless:
-            print(f"  evaluation at step {self.env_steps:,}: greedy mean {mean:.1f}"
-                  + (f" >= {self.solved_at:g}: solved" if is_solved else ""),
-                  file=sys.stderr, flush=True)
+        is_solved, mean = solved(q_network, env_id, self.solved_at, seed=self.eval_seed(),
+                                 episodes=episodes)
+        self.record_eval(mean, f" >= {self.solved_at:g}: solved" if is_solved else "")
         if is_solved and self.steps_to_solve is None:
             self.steps_to_solve = self.env_steps
         return is_solved
+
+    def eval_seed(self) -> int:
+        """The first episode seed of the next evaluation: 10,000 + 1,000 k for the k-th."""
+        return 10_000 + 1_000 * (len(self.evals) + 1)
+
+    def record_eval(self, mean: float, note: str = "") -> None:
+        """Record a greedy evaluation's mean at this step: the plot, the tracker, a headless line
+        (``note`` is added to it). ``evaluate`` calls it; a loop with its own evaluation (lab
+        05's MinAtar part, which has no threshold) calls it directly."""
+        self.evals.append((self.env_steps, float(mean)))
+        if self.tracker:
+            self.tracker.scalar("eval/mean_return", float(mean), self.env_steps)
+        if self.show:
+            self.plot.add_eval(float(mean))
+        if self.headless:
+            print(f"  evaluation at step {self.env_steps:,}: greedy mean {mean:.1f}{note}",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> dict[str, Any]:
         """Stop the clock, close the bar and the plot; return the run's results."""
