@@ -1,11 +1,13 @@
 """Lab 05, Part 1: the n-step returns of ``NStepMemory`` and how ``train_minatar`` uses them."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from .conftest import namespace, solution
+from .conftest import ROOT, namespace, solution
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,15 @@ def test_training_feeds_n_step_memory_and_bootstraps_with_gamma_to_the_n(ns, mon
     ns["train_minatar"](cfg, show=False)
     assert made == [(4, 0.9)]
     assert len(gammas) == 25 and set(gammas) == {0.9**4}  # a step every 4 from 200 to 299
+
+
+def test_tune_runs_lab05_part1_on_a_tuning_seed():
+    command = [sys.executable, str(ROOT / "benchmarks" / "tune.py"), "--lab", "05", "--seeds", "8",
+               "--jobs", "1", "--set", "total_steps=1200", "learning_starts=400",
+               "eval_every=600", "eval_episodes=3", "n_steps=2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "'env_steps': 1200" in done.stdout and "'evals': [(600, " in done.stdout
+    assert "'n_steps': '2'}: final means [" in done.stdout
+    refused = subprocess.run(command[:4] + ["--seeds", "4"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "seeds 0-4 are the benchmark's" in refused.stderr
