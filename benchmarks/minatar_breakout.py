@@ -41,8 +41,9 @@ def load_average() -> str:
 
 def run_seed(seed: int, out: Path, minutes: float | None) -> dict:
     """Train one seed in this process, evaluate it, write out/seedS.json; return its row."""
+    from functools import partial
+
     from dqn_helpers import evaluate
-    from dqn_helpers.envs import make_minatar
     from dqn_helpers.notebook import load_definitions
     from dqn_helpers.run import find_lab
 
@@ -53,10 +54,7 @@ def run_seed(seed: int, out: Path, minutes: float | None) -> dict:
     load_before = load_average()
     q_network, result = ns["train_minatar"](cfg, show=False)
 
-    def make():
-        return make_minatar("Breakout", sticky_actions=cfg.sticky_actions,
-                            max_episode_steps=cfg.max_episode_steps)
-
+    make = partial(ns["minatar_game"], cfg)  # the notebook's: the game cfg trained on
     returns = evaluate(q_network, make, episodes=ns["MINATAR_EVAL_EPISODES"], seed=1_000_000)
     rng = np.random.default_rng(seed)
     random_returns = evaluate(lambda obs: int(rng.integers(3)), make,
