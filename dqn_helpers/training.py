@@ -76,7 +76,11 @@ class TrainingLog:
         self._last_print = 0.0
 
     def steps(self) -> Iterator[int]:
-        """The loop's ``global_step``: start_step, ..., total_steps - 1, with a progress bar."""
+        """The loop's ``global_step``: start_step, ..., total_steps - 1, with a progress bar.
+
+        While it runs, torch flushes subnormal floats to 0 (``torch.set_flush_denormal``).
+        """
+        import torch
         from tqdm.auto import tqdm
 
         if self.show:
@@ -96,12 +100,20 @@ class TrainingLog:
                              disable=not self.show or self.headless)
         self._started = time.perf_counter() - self.previous_seconds
         self._last_report = (time.perf_counter(), 0)
-        for global_step in range(self.start_step, self.total_steps):
-            self.env_steps = global_step + 1
-            yield global_step
-            self.progress.update()
-            if self.max_minutes is not None and self.seconds() > 60 * self.max_minutes:
-                return  # out of time: the agent is the network as it is now
+        # Subnormal floats (nonzero, below about 1e-38 in float32) take a slow path on a CPU,
+        # and Adam's running average of a weight's gradient sinks into them, and stays, when
+        # that gradient is mostly 0. While the loop runs they are flushed to 0: the same
+        # results, faster (lab 05, section M5, has the profile and the figures).
+        torch.set_flush_denormal(True)
+        try:
+            for global_step in range(self.start_step, self.total_steps):
+                self.env_steps = global_step + 1
+                yield global_step
+                self.progress.update()
+                if self.max_minutes is not None and self.seconds() > 60 * self.max_minutes:
+                    return  # out of time: the agent is the network as it is now
+        finally:  # the loop ended, broke (solved) or raised: torch's default again
+            torch.set_flush_denormal(False)
 
     def seconds(self) -> float:
         """Wall time of the run so far (previous sessions included)."""

@@ -115,3 +115,30 @@ def test_headless_the_live_plot_is_drawn_once_at_the_end(monkeypatch):
     assert episodes(plot_interval=0.0) == 6  # in a notebook: each episode, and at the end
     monkeypatch.setenv("DQN_LABS_HEADLESS", "1")
     assert episodes(plot_interval=0.0) == 1  # headless: at the end only
+
+
+def test_subnormal_floats_are_flushed_to_zero_only_while_the_loop_runs():
+    import pytest
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats (torch supports x86 and AArch64)")
+    subnormal = torch.finfo(torch.float32).tiny / 4  # 2.9e-39: nonzero, below the normal range
+
+    def survives():
+        return torch.tensor([subnormal]).mul(1.0).item() != 0.0
+
+    assert survives()  # torch's default
+    log = TrainingLog(10, show=False)
+    inside = [survives() for _ in log.steps()]
+    assert inside == [False] * 10 and survives()  # flushed in all 10 steps, then not any more
+    log = TrainingLog(10, solved_at=1.0, show=False)
+    for global_step in log.steps():
+        break  # a solved run leaves the loop early
+    assert survives()
+    log = TrainingLog(10, show=False)
+    try:
+        for global_step in log.steps():
+            raise KeyboardInterrupt  # a student stops the run
+    except KeyboardInterrupt:
+        pass
+    assert survives()
