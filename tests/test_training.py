@@ -132,12 +132,12 @@ def test_subnormal_floats_are_flushed_to_zero_only_while_the_loop_runs():
     inside = [survives() for _ in log.steps()]
     assert inside == [False] * 10 and survives()  # flushed in all 10 steps, then not any more
     log = TrainingLog(10, solved_at=1.0, show=False)
-    for global_step in log.steps():
+    for _ in log.steps():
         break  # a solved run leaves the loop early
     assert survives()
     log = TrainingLog(10, show=False)
     try:
-        for global_step in log.steps():
+        for _ in log.steps():
             raise KeyboardInterrupt  # a student stops the run
     except KeyboardInterrupt:
         pass
