@@ -626,6 +626,22 @@ MISTAKES = [
                 episode_length += 1
                 done = terminated or truncated
             return episode_return, episode_length""", "epsilon_greedy was never called"),
+    # The same mistake in an episode longer than the 200 steps the check keeps of its log:
+    # still named, not taken for an episode that stopped early (a random walk of
+    # action_space.sample() is sometimes that long).
+    ("01", "1.4", "a 300-step episode without epsilon_greedy", """
+        def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):
+            obs, info = env.reset()
+            episode_return, episode_length, done = 0.0, 0, False
+            while not done:
+                action = 0 if episode_length < 300 else 1  # left against the wall, then right
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                q_learning_update(Q, obs, action, reward, next_obs, terminated, alpha, gamma)
+                obs = next_obs
+                episode_return += reward
+                episode_length += 1
+                done = terminated or truncated
+            return episode_return, episode_length""", "epsilon_greedy was never called"),
     # A fresh generator per episode: every episode explores alike.
     ("01", "1.4", "a new rng instead of rng", """
         def q_learning_episode(env, Q, alpha, gamma, epsilon, rng):

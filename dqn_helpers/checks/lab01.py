@@ -756,10 +756,12 @@ def _run_q_learning_episode(q_learning_episode, case: dict) -> list[dict]:
             out.append({"type": "violation", "violation": env.violation})
             break
         pair = isinstance(result, (tuple, list)) and len(result) == 2
+        episode = env.log[logged:]  # kept to its first 200 steps; whether it ended, from all
         out.append({"type": "pair" if pair else type(result).__name__,
                     "return": raw_number(result[0]) if pair else None,
                     "length": raw_number(result[1]) if pair else None,
-                    "resets": env.resets - resets, "log": env.log[logged:logged + 200],
+                    "resets": env.resets - resets, "log": episode[:200],
+                    "ended": bool(episode) and bool(episode[-1][4] or episode[-1][5]),
                     "choices": probe.choices[:200], "updates": probe.updates[:200]})
     return out
 
@@ -866,7 +868,7 @@ def _problem_q_learning_episode(results, case: dict, expected: list[dict]) -> st
             return f"{where}: the results have an unexpected form."
         if resets != 1:
             return f"{where} called env.reset() {resets} times; call it once, at the start."
-        if not (log[-1][4] or log[-1][5]):
+        if not got.get("ended"):  # not log[-1]: a long episode's log is cut at 200 steps
             return f"{where}: the episode stopped before it ended (terminated or truncated)."
         problem = _choices_problem(got.get("choices"), log, case)
         if problem:
