@@ -1,4 +1,4 @@
-"""Where one training run of lab 02 or 03 spends its time: a profile, not a benchmark.
+"""Where one training run of lab 02, 03 or 04 spends its time: a profile, not a benchmark.
 
     python benchmarks/profile_training.py --lab 02 --seed 1
     python benchmarks/profile_training.py --lab 03 --seed 0 --steps 30000 --cprofile
@@ -32,7 +32,8 @@ from dqn_helpers.notebook import load_definitions
 from dqn_helpers.training import TrainingLog
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"02": "02_dqn_cartpole.ipynb", "03": "03_dqn_lunarlander.ipynb"}
+NOTEBOOKS = {"02": "02_dqn_cartpole.ipynb", "03": "03_dqn_lunarlander.ipynb",
+             "04": "04_dqn_pixels_cartpole.ipynb"}
 # (what the table calls it, the notebook's name for it); methods as "Class.method"
 PARTS = [("act: select_action", "select_action"), ("env step + store: play_step", "play_step"),
          ("  of which store: ReplayMemory.add", "ReplayMemory.add"),
@@ -80,15 +81,21 @@ def profile(lab: str, seed: int, steps: int | None, use_cprofile: bool) -> None:
             original = getattr(TrainingLog, method)
             patched.append((TrainingLog, method, original))
             setattr(TrainingLog, method, _timed(original, f"TrainingLog.{method}", totals, counts))
+    if lab == "04":  # its train takes the env and the network, as the notebook passes them
+        run = functools.partial(ns["train"], cfg, functools.partial(ns["make_pixel_env"], cfg.frames),
+                                functools.partial(ns["PixelQNetwork"], hidden=cfg.hidden),
+                                title="lab 04")
+    else:
+        run = functools.partial(ns["train"], cfg)
     start = time.perf_counter()
     try:
         if use_cprofile:
             profiler = cProfile.Profile()
             profiler.enable()
-            _, result = ns["train"](cfg, show=False)
+            _, result = run(show=False)
             profiler.disable()
         else:
-            _, result = ns["train"](cfg, show=False)
+            _, result = run(show=False)
     finally:
         for owner, attribute, original in patched:
             setattr(owner, attribute, original)

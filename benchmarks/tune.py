@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # cfg -> env, or None for gym.make(cfg.env_id))
 LABS = {"02": ("02_dqn_cartpole.ipynb", "Config", "train", None),
         "03": ("03_dqn_lunarlander.ipynb", "Config", "train", None),
+        "04": ("04_dqn_pixels_cartpole.ipynb", "Config", "train", "make_pixel_env"),
         "05": ("05_dqn_breakout.ipynb", "MinAtarConfig", "train_minatar", "minatar_game")}
 
 
@@ -45,10 +46,16 @@ def one_run(lab: str, seed: int, overrides: dict) -> dict:
     ns = load_definitions(ROOT / "solutions" / notebook)
     cfg = replace(ns[config](), seed=seed,
                   **{key: parse_value(value) for key, value in overrides.items()})
+    if lab == "04":  # its train takes the env and the network, as the notebook passes them
+        env = partial(ns[make_env], cfg.frames)
+        run = partial(ns[train], cfg, env, partial(ns["PixelQNetwork"], hidden=cfg.hidden),
+                      title="lab 04 pixels")
+    else:
+        env = cfg.env_id if make_env is None else partial(ns[make_env], cfg)
+        run = partial(ns[train], cfg)
     start = time.perf_counter()
-    q_network, result = ns[train](cfg, show=False)
+    q_network, result = run(show=False)
     wall = time.perf_counter() - start
-    env = cfg.env_id if make_env is None else partial(ns[make_env], cfg)
     final = evaluate(q_network, env, episodes=100, seed=1_000_000)
     return {"seed": seed, "steps_to_solve": result["steps_to_solve"],
             "env_steps": result["env_steps"],
