@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from tune import training_run  # benchmarks/tune.py
 
 from dqn_helpers.notebook import load_definitions
 from dqn_helpers.training import TrainingLog
@@ -81,12 +82,7 @@ def profile(lab: str, seed: int, steps: int | None, use_cprofile: bool) -> None:
             original = getattr(TrainingLog, method)
             patched.append((TrainingLog, method, original))
             setattr(TrainingLog, method, _timed(original, f"TrainingLog.{method}", totals, counts))
-    if lab == "04":  # its train takes the env and the network, as the notebook passes them
-        run = functools.partial(ns["train"], cfg, functools.partial(ns["make_pixel_env"], cfg.frames),
-                                functools.partial(ns["PixelQNetwork"], hidden=cfg.hidden),
-                                title="lab 04")
-    else:
-        run = functools.partial(ns["train"], cfg)
+    run, _ = training_run(lab, ns, cfg)  # tune.py's: how each lab's train is called
     start = time.perf_counter()
     try:
         if use_cprofile:

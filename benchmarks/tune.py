@@ -34,6 +34,19 @@ LABS = {"02": ("02_dqn_cartpole.ipynb", "Config", "train", None),
         "05": ("05_dqn_breakout.ipynb", "MinAtarConfig", "train_minatar", "minatar_game")}
 
 
+def training_run(lab: str, ns: dict, cfg) -> tuple:
+    """(the lab's training function with its arguments, awaiting ``show=``; the env factory or
+    id its network plays on), from the notebook's definitions ``ns``. Lab 04's ``train`` takes
+    the env factory and the network, passed as the notebook passes them."""
+    _, _, train, make_env = LABS[lab]
+    if lab == "04":
+        env = partial(ns[make_env], cfg.frames)
+        return partial(ns[train], cfg, env, partial(ns["PixelQNetwork"], hidden=cfg.hidden),
+                       title="lab 04 pixels"), env
+    env = cfg.env_id if make_env is None else partial(ns[make_env], cfg)
+    return partial(ns[train], cfg), env
+
+
 def one_run(lab: str, seed: int, overrides: dict) -> dict:
     import torch
 
@@ -42,17 +55,11 @@ def one_run(lab: str, seed: int, overrides: dict) -> dict:
     from dqn_helpers.run import parse_value
 
     torch.set_num_threads(1)  # as the notebooks
-    notebook, config, train, make_env = LABS[lab]
+    notebook, config, _, _ = LABS[lab]
     ns = load_definitions(ROOT / "solutions" / notebook)
     cfg = replace(ns[config](), seed=seed,
                   **{key: parse_value(value) for key, value in overrides.items()})
-    if lab == "04":  # its train takes the env and the network, as the notebook passes them
-        env = partial(ns[make_env], cfg.frames)
-        run = partial(ns[train], cfg, env, partial(ns["PixelQNetwork"], hidden=cfg.hidden),
-                      title="lab 04 pixels")
-    else:
-        env = cfg.env_id if make_env is None else partial(ns[make_env], cfg)
-        run = partial(ns[train], cfg)
+    run, env = training_run(lab, ns, cfg)
     start = time.perf_counter()
     q_network, result = run(show=False)
     wall = time.perf_counter() - start
